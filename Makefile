@@ -1,0 +1,53 @@
+# The verbs people type. Everything goes through scripts/uv.sh, which installs uv if missing.
+UV := ./scripts/uv.sh
+RUN := $(UV) run --frozen
+NOLG_VENV := .venv-nolg
+
+.PHONY: help sync demo test test-py test-nolg lint typecheck generate check-generated bench format
+
+help:
+	@echo "make demo      run the main job"
+	@echo "make test      every check and test (what CI runs)"
+	@echo "make lint      ruff lint + format check, mypy --strict, generated-code check"
+	@echo "make bench     benchmarks (pytest-benchmark)"
+	@echo "make generate  regenerate the sync twins of *_async.py files"
+
+sync:
+	$(UV) sync --frozen --all-packages
+
+demo: sync
+	$(RUN) python examples/quickstart.py
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy checkpoint-base/src tools/async_to_sync.py
+	$(RUN) python tools/async_to_sync.py --check
+
+typecheck: sync
+	$(RUN) mypy checkpoint-base/src tools/async_to_sync.py
+
+generate: sync
+	$(RUN) python tools/async_to_sync.py
+
+check-generated: sync
+	$(RUN) python tools/async_to_sync.py --check
+
+format: sync
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+# The whole suite with LangGraph installed.
+test-py: sync
+	$(RUN) pytest -q
+
+# The base package alone: no LangGraph, no langchain-core, no pydantic, no cryptography.
+test-nolg:
+	$(UV) venv --quiet --allow-existing --python 3.11 $(NOLG_VENV)
+	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base pytest pytest-asyncio hypothesis
+	$(NOLG_VENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="-ra" checkpoint-base/tests --ignore=checkpoint-base/tests/bench
+
+test: lint test-py test-nolg
+
+bench: sync
+	$(RUN) pytest -q --benchmark-enable --benchmark-only checkpoint-base/tests/bench
