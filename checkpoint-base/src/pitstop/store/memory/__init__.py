@@ -1,1 +1,408 @@
-"""pitstop."""
+"""In-memory store with TTL and optional vector search (data is lost when the process exits).
+
+Semantics (shared with every pitstop store; where LangGraph's ``InMemoryStore`` differs, the
+difference is deliberate):
+
+* **Timestamps**: a put on an existing (live) key keeps ``created_at`` and bumps ``updated_at``
+  (Postgres behaviour; LangGraph's in-memory and SQLite stores reset ``created_at``).
+* **Search without query**: newest ``updated_at`` first, then ``offset``/``limit``;
+  ``score`` is ``None`` (LangGraph's in-memory store uses insertion order; the SQL stores, and
+  so every pitstop backend, use ``updated_at`` descending).
+* **Search with query** (needs ``index``): cosine similarity, max-pooled over an item's embedded
+  fields, highest first; items without vectors (``index=False``, nothing to embed) follow with
+  ``score=None``, so they fill a page the ranked items leave short. ``offset``/``limit`` slice
+  that combined ranking. A query without an index is ignored.
+* **TTL** (``supports_ttl = True``): ``put(..., ttl=minutes)`` sets an expiry; omitting ``ttl``
+  applies ``ttl_config["default_ttl"]``, ``ttl=None`` means none. A read with ``refresh_ttl``
+  pushes the expiry of the items it returns forward by their own ttl. Expired items are never
+  returned (``get``, ``search``, ``list_namespaces``) even before ``sweep_ttl()`` deletes them;
+  a put on an expired key creates a new item.
+* **Batches**: results are index-aligned; every read runs before every write (reads see the
+  state before the batch); puts to one key are last-write-wins; embeddings are computed before
+  anything is applied, so a failing embedder leaves the store unchanged.
+* Values are deep-copied in and out; all access is serialised by a lock (thread-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import copy
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pitstop.checkpoint.errors import InvalidArgumentError
+from pitstop.store.base import (
+    BaseStore,
+    EmbeddingsAdapter,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    cosine_similarity,
+    ensure_embeddings,
+    expires_at,
+    extract_texts,
+    filter_namespaces,
+    has_prefix,
+    is_expired,
+    matches_filter,
+    normalize_ops,
+    rank_page,
+    tokenize_fields,
+)
+
+__all__ = ["InMemoryStore"]
+
+logger = logging.getLogger(__name__)
+
+_Key = tuple[tuple[str, ...], str]
+DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Record:
+    value: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    seq: int  # write order: breaks updated_at ties
+    expires_at: datetime | None
+    ttl_minutes: float | None
+    vectors: dict[str, list[float]]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A validated batch and the embedding work it needs (computed before the lock is taken)."""
+
+    ops: list[Op]
+    puts: dict[_Key, PutOp]
+    fields: dict[_Key, list[tuple[str, str]]] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+
+
+class InMemoryStore(BaseStore):
+    """Dictionary-backed store: the reference implementation of pitstop's store semantics.
+
+    Args:
+        index: vector-index configuration (``dims``, ``embed``, ``fields``); without it, search
+            ignores ``query`` and nothing is embedded.
+        ttl: TTL configuration (``default_ttl``, ``refresh_on_read``,
+            ``sweep_interval_minutes``).
+        clock: returns the current time (timezone-aware); injectable for tests.
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.index_config: IndexConfig | None = None
+        self.embeddings: EmbeddingsAdapter | None = None
+        self._fields: list[tuple[str, list[str]]] = []
+        if index:
+            self.index_config = IndexConfig(**index)
+            dims = index.get("dims")
+            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+                raise InvalidArgumentError(f"index 'dims' must be a positive integer, got {dims!r}")
+            self.embeddings = ensure_embeddings(index.get("embed"))
+            self._fields = tokenize_fields(index.get("fields"))
+        self.ttl_config = TTLConfig(**ttl) if ttl else None
+        self._clock = clock or _utcnow
+        self._data: dict[tuple[str, ...], dict[str, _Record]] = {}
+        self._seq = 0
+        self._lock = threading.RLock()
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_done: concurrent.futures.Future[None] | None = None
+        self._sweeper_stop = threading.Event()
+
+    # -- batch ------------------------------------------------------------------------------
+
+    def batch(self, ops: Iterable[Op]) -> builtins.list[Result]:
+        """Run ops in one batch (see the module docstring for the semantics)."""
+        plan = self._plan(ops)
+        queries: dict[str, list[float]] = {}
+        documents: builtins.list[builtins.list[float]] = []
+        if self.embeddings is not None:
+            queries = {q: self.embeddings.embed_query(q) for q in plan.queries}
+            documents = self.embeddings.embed_documents(plan.texts)
+        return self._execute(plan, queries, documents)
+
+    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Result]:
+        """Run ops in one batch (see the module docstring for the semantics)."""
+        plan = self._plan(ops)
+        queries: dict[str, list[float]] = {}
+        documents: builtins.list[builtins.list[float]] = []
+        if self.embeddings is not None:
+            vectors = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in plan.queries))
+            queries = dict(zip(plan.queries, vectors, strict=True))
+            documents = await self.embeddings.aembed_documents(plan.texts)
+        return self._execute(plan, queries, documents)
+
+    # -- TTL --------------------------------------------------------------------------------
+
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+        with self._lock:
+            now = self._clock()
+            removed = 0
+            for namespace in builtins.list(self._data):
+                items = self._data[namespace]
+                for key in [k for k, rec in items.items() if is_expired(rec.expires_at, now)]:
+                    del items[key]
+                    removed += 1
+                if not items:
+                    del self._data[namespace]
+            return removed
+
+    async def asweep_ttl(self) -> int:
+        """Async twin of :meth:`sweep_ttl` (in memory, nothing blocks)."""
+        return self.sweep_ttl()
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Start a daemon thread that calls :meth:`sweep_ttl` periodically.
+
+        The interval defaults to ``ttl_config["sweep_interval_minutes"]``, else 5 minutes. The
+        returned future completes when the sweeper stops. Starting twice returns the same one.
+        """
+        with self._lock:
+            if self._sweeper is not None and self._sweeper.is_alive():
+                assert self._sweeper_done is not None
+                return self._sweeper_done
+            interval = sweep_interval_minutes
+            if interval is None and self.ttl_config:
+                interval = self.ttl_config.get("sweep_interval_minutes")
+            if interval is None:
+                interval = DEFAULT_SWEEP_INTERVAL_MINUTES
+            if interval <= 0:
+                raise InvalidArgumentError(f"sweep interval must be positive, got {interval!r}")
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._sweeper_stop = threading.Event()
+            self._sweeper_done = done
+            self._sweeper = threading.Thread(
+                target=_sweep_loop,
+                args=(weakref.ref(self), self._sweeper_stop, interval * 60.0, done),
+                name="pitstop-memory-store-ttl-sweeper",
+                daemon=True,
+            )
+            self._sweeper.start()
+            return done
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; return whether it stopped within ``timeout`` seconds."""
+        with self._lock:
+            thread = self._sweeper
+            self._sweeper_stop.set()
+        if thread is None:
+            return True
+        thread.join(timeout)
+        stopped = not thread.is_alive()
+        if stopped:
+            with self._lock:
+                if self._sweeper is thread:
+                    self._sweeper = None
+        return stopped
+
+    # -- planning (no lock, no I/O) ---------------------------------------------------------
+
+    def _plan(self, ops: Iterable[Op]) -> _Plan:
+        normalized = normalize_ops(ops)
+        puts: dict[_Key, PutOp] = {}
+        for op in normalized:
+            if isinstance(op, PutOp):
+                puts.pop((op.namespace, op.key), None)  # last write wins, in its position
+                puts[(op.namespace, op.key)] = op
+        plan = _Plan(normalized, puts)
+        if self.embeddings is None:
+            return plan
+        plan.queries = builtins.list(
+            dict.fromkeys(op.query for op in normalized if isinstance(op, SearchOp) and op.query)
+        )
+        texts: dict[str, None] = {}
+        for key, op in puts.items():
+            if op.value is None or op.index is False:
+                continue
+            paths = self._fields if op.index is None else tokenize_fields(op.index)
+            pairs = extract_texts(op.value, paths)
+            plan.fields[key] = pairs
+            texts.update(dict.fromkeys(text for _, text in pairs))
+        plan.texts = builtins.list(texts)
+        return plan
+
+    def _check_dims(self, vectors: Sequence[Sequence[float]]) -> None:
+        assert self.index_config is not None
+        dims = self.index_config["dims"]
+        for vector in vectors:
+            if len(vector) != dims:
+                raise InvalidArgumentError(
+                    f"the embedder returned a vector of {len(vector)} dimensions, "
+                    f"the index is configured for {dims}"
+                )
+
+    # -- execution (under the lock) ---------------------------------------------------------
+
+    def _execute(
+        self,
+        plan: _Plan,
+        queries: Mapping[str, builtins.list[float]],
+        documents: Sequence[builtins.list[float]],
+    ) -> builtins.list[Result]:
+        if plan.texts or plan.queries:
+            self._check_dims([*queries.values(), *documents])
+        by_text = dict(zip(plan.texts, documents, strict=True))
+        with self._lock:
+            now = self._clock()
+            results: builtins.list[Result] = []
+            for op in plan.ops:
+                if isinstance(op, GetOp):
+                    results.append(self._get(op, now))
+                elif isinstance(op, SearchOp):
+                    results.append(self._search(op, now, queries))
+                elif isinstance(op, ListNamespacesOp):
+                    results.append(self._list_namespaces(op, now))
+                else:
+                    results.append(None)
+            for key, op in plan.puts.items():
+                vectors = {name: by_text[text] for name, text in plan.fields.get(key, ())}
+                self._apply_put(op, now, vectors)
+            return results
+
+    def _live(self, namespace: tuple[str, ...], key: str, now: datetime) -> _Record | None:
+        record = self._data.get(namespace, {}).get(key)
+        if record is None or is_expired(record.expires_at, now):
+            return None
+        return record
+
+    @staticmethod
+    def _refresh(record: _Record, now: datetime) -> None:
+        if record.ttl_minutes is not None:
+            record.expires_at = expires_at(now, record.ttl_minutes)
+
+    def _get(self, op: GetOp, now: datetime) -> Item | None:
+        record = self._live(op.namespace, op.key, now)
+        if record is None:
+            return None
+        if op.refresh_ttl:
+            self._refresh(record, now)
+        return Item(
+            value=copy.deepcopy(record.value),
+            key=op.key,
+            namespace=op.namespace,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+    def _search(
+        self, op: SearchOp, now: datetime, queries: Mapping[str, builtins.list[float]]
+    ) -> builtins.list[SearchItem]:
+        matches = [
+            (namespace, key, record)
+            for namespace, items in self._data.items()
+            if has_prefix(namespace, op.namespace_prefix)
+            for key, record in items.items()
+            if not is_expired(record.expires_at, now) and matches_filter(record.value, op.filter)
+        ]
+        matches.sort(key=lambda m: (m[2].updated_at, m[2].seq), reverse=True)
+        page: builtins.list[tuple[float | None, tuple[tuple[str, ...], str, _Record]]]
+        if op.query and self.embeddings is not None:
+            query = queries[op.query]
+            scored = [
+                (max(cosine_similarity(query, v) for v in m[2].vectors.values()), m)
+                for m in matches
+                if m[2].vectors
+            ]
+            unscored = [m for m in matches if not m[2].vectors]
+            page = rank_page(scored, unscored, offset=op.offset, limit=op.limit)
+        else:
+            page = [(None, m) for m in matches[op.offset : op.offset + op.limit]]
+        results = []
+        for score, (namespace, key, record) in page:
+            if op.refresh_ttl:
+                self._refresh(record, now)
+            results.append(
+                SearchItem(
+                    namespace=namespace,
+                    key=key,
+                    value=copy.deepcopy(record.value),
+                    created_at=record.created_at,
+                    updated_at=record.updated_at,
+                    score=score,
+                )
+            )
+        return results
+
+    def _list_namespaces(
+        self, op: ListNamespacesOp, now: datetime
+    ) -> builtins.list[tuple[str, ...]]:
+        live = (
+            namespace
+            for namespace, items in self._data.items()
+            if any(not is_expired(r.expires_at, now) for r in items.values())
+        )
+        return filter_namespaces(live, op)
+
+    def _apply_put(
+        self, op: PutOp, now: datetime, vectors: dict[str, builtins.list[float]]
+    ) -> None:
+        items = self._data.get(op.namespace)
+        if op.value is None:
+            if items is not None:
+                items.pop(op.key, None)
+                if not items:
+                    del self._data[op.namespace]
+            return
+        previous = self._live(op.namespace, op.key, now)
+        self._seq += 1
+        record = _Record(
+            value=copy.deepcopy(dict(op.value)),
+            created_at=previous.created_at if previous is not None else now,
+            updated_at=now,
+            seq=self._seq,
+            expires_at=expires_at(now, op.ttl),
+            ttl_minutes=op.ttl,
+            vectors=vectors,
+        )
+        self._data.setdefault(op.namespace, {})[op.key] = record
+
+
+def _sweep_loop(
+    store_ref: weakref.ref[InMemoryStore],
+    stop: threading.Event,
+    interval_seconds: float,
+    done: concurrent.futures.Future[None],
+) -> None:
+    try:
+        while not stop.wait(interval_seconds):
+            store = store_ref()
+            if store is None:
+                return
+            try:
+                store.sweep_ttl()
+            except Exception:  # keep sweeping: one failure must not stop expiry for good
+                logger.exception("TTL sweep failed")
+            del store
+    finally:
+        done.set_result(None)
