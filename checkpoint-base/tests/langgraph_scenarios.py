@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import re
+import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -35,6 +35,7 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
     ChannelVersions,
@@ -46,13 +47,12 @@ from langgraph.checkpoint.memory import InMemorySaver as ReferenceSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command, Interrupt, Send, StateSnapshot, interrupt
-from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 try:
     from langgraph.channels.delta import DeltaChannel
 except ImportError:  # older LangGraph: no delta channels
-    DeltaChannel = None
+    DeltaChannel = None  # type: ignore[misc,assignment]
 
 __all__ = [
     "ASYNC",
@@ -64,9 +64,10 @@ __all__ = [
     "SaverFactory",
 ]
 
-SaverFactory = Callable[[], BaseCheckpointSaver]
+Saver = BaseCheckpointSaver[Any]
+SaverFactory = Callable[[], Saver]
 Trace = dict[str, Any]
-Body = Callable[["Api", BaseCheckpointSaver], Coroutine[Any, Any, Trace]]
+Body = Callable[["Api", Saver], Coroutine[Any, Any, Trace]]
 
 
 # --- the sync / async API adapter ----------------------------------------------------------
@@ -92,9 +93,10 @@ class Api:
         return list(graph.stream(inp, cfg, **kw))
 
     async def get_state(self, graph: Any, cfg: RunnableConfig, **kw: Any) -> StateSnapshot:
-        if self.is_async:
-            return await graph.aget_state(cfg, **kw)
-        return graph.get_state(cfg, **kw)
+        snapshot: StateSnapshot = (
+            await graph.aget_state(cfg, **kw) if self.is_async else graph.get_state(cfg, **kw)
+        )
+        return snapshot
 
     async def history(self, graph: Any, cfg: RunnableConfig, **kw: Any) -> list[StateSnapshot]:
         if self.is_async:
@@ -105,19 +107,19 @@ class Api:
         self, graph: Any, cfg: RunnableConfig, values: Any, as_node: str | None = None
     ) -> RunnableConfig:
         if self.is_async:
-            return await graph.aupdate_state(cfg, values, as_node=as_node)
-        return graph.update_state(cfg, values, as_node=as_node)
+            updated: RunnableConfig = await graph.aupdate_state(cfg, values, as_node=as_node)
+        else:
+            updated = graph.update_state(cfg, values, as_node=as_node)
+        return updated
 
     async def saver_list(
-        self, saver: BaseCheckpointSaver, cfg: RunnableConfig | None, **kw: Any
+        self, saver: Saver, cfg: RunnableConfig | None, **kw: Any
     ) -> list[CheckpointTuple]:
         if self.is_async:
             return [t async for t in saver.alist(cfg, **kw)]
         return list(saver.list(cfg, **kw))
 
-    async def saver_get_tuple(
-        self, saver: BaseCheckpointSaver, cfg: RunnableConfig
-    ) -> CheckpointTuple | None:
+    async def saver_get_tuple(self, saver: Saver, cfg: RunnableConfig) -> CheckpointTuple | None:
         if self.is_async:
             return await saver.aget_tuple(cfg)
         return saver.get_tuple(cfg)
@@ -140,7 +142,7 @@ def _run_sync(coro: Coroutine[Any, Any, Trace]) -> Trace:
 # --- a recording proxy -----------------------------------------------------------------------
 
 
-class RecordingSaver(BaseCheckpointSaver):
+class RecordingSaver(BaseCheckpointSaver[Any]):
     """Forwards the runtime's calls to a saver, recording them; can refuse one API flavour.
 
     A proxy rather than a subclass, so only calls made *by the runtime* are seen: a saver whose
@@ -150,7 +152,7 @@ class RecordingSaver(BaseCheckpointSaver):
     SYNC_METHODS = ("get_tuple", "list", "put", "put_writes", "get_delta_channel_history")
     ASYNC_METHODS = tuple(f"a{name}" for name in SYNC_METHODS)
 
-    def __init__(self, inner: BaseCheckpointSaver, *, refuse: Sequence[str] = ()) -> None:
+    def __init__(self, inner: Saver, *, refuse: Sequence[str] = ()) -> None:
         super().__init__(serde=inner.serde)
         self.inner = inner
         self.refuse = frozenset(refuse)
@@ -346,19 +348,23 @@ def _ns_pattern(ns: str) -> str:
     return "|".join(part.split(":", 1)[0] + (":*" if ":" in part else "") for part in ns.split("|"))
 
 
+def _ns(tup: CheckpointTuple) -> str:
+    return tup.config["configurable"].get("checkpoint_ns") or ""
+
+
 def tuples_trace(tuples: Sequence[CheckpointTuple], root_ids: Sequence[str | None]) -> list[Trace]:
     """Saver-level view of checkpoints of every namespace, grouped by namespace pattern."""
     result = []
     for tup in tuples:
-        ns = tup.config["configurable"].get("checkpoint_ns", "")
-        ids = [checkpoint_id(t.config) for t in tuples if t.config["configurable"].get("checkpoint_ns", "") == ns]
-        parents = tup.metadata.get("parents") or {}
+        ns = _ns(tup)
+        ids = [checkpoint_id(t.config) for t in tuples if _ns(t) == ns]
+        parents = (tup.metadata.get("parents") or {}).items()
         result.append(
             {
                 "ns": _ns_pattern(ns),
                 "source": tup.metadata.get("source"),
                 "step": tup.metadata.get("step"),
-                "parents": {k: _link(root_ids, {"configurable": {"checkpoint_id": v}}) for k, v in parents.items()},
+                "parents": {k: _link(root_ids, _cfg(None, checkpoint_id=v)) for k, v in parents},
                 "parent": _link(ids, tup.parent_config),
                 "writes": sorted(channel for _, channel, _ in tup.pending_writes or ()),
             }
@@ -514,28 +520,37 @@ def ask_graph(saver: Any) -> Any:
     return builder.compile(checkpointer=saver)
 
 
+class ParentState(TypedDict):
+    log: Annotated[list[str], operator.add]
+    inner: Annotated[list[str], operator.add]
+
+
+class ChildState(TypedDict):
+    inner: Annotated[list[str], operator.add]
+
+
 def subgraph_graph(saver: Any) -> Any:
     """``START -> prep -> sub -> post``; ``sub`` is a graph ``ask -> finish`` that interrupts."""
 
-    def ask(state: LogState) -> dict[str, Any]:
-        return {"log": [f"ask:{interrupt('sub?')}"]}
+    def ask(state: ChildState) -> dict[str, Any]:
+        return {"inner": [f"ask:{interrupt('sub?')}"]}
 
-    def finish(state: LogState) -> dict[str, Any]:
-        return {"log": ["finish"]}
+    def finish(state: ChildState) -> dict[str, Any]:
+        return {"inner": ["finish"]}
 
-    child = StateGraph(LogState)
+    child = StateGraph(ChildState)
     child.add_node("ask", ask)
     child.add_node("finish", finish)
     child.add_edge(START, "ask")
     child.add_edge("ask", "finish")
 
-    def prep(state: LogState) -> dict[str, Any]:
+    def prep(state: ParentState) -> dict[str, Any]:
         return {"log": ["prep"]}
 
-    def post(state: LogState) -> dict[str, Any]:
+    def post(state: ParentState) -> dict[str, Any]:
         return {"log": ["post"]}
 
-    parent = StateGraph(LogState)
+    parent = StateGraph(ParentState)
     parent.add_node("prep", prep)
     parent.add_node("sub", child.compile())
     parent.add_node("post", post)
@@ -564,7 +579,7 @@ def send_graph(saver: Any) -> Any:
         return {"summary": ",".join(sorted(state["results"]))}
 
     builder = StateGraph(MapState)
-    builder.add_node("work", work)
+    builder.add_node("work", work)  # type: ignore[arg-type]  # takes a Send arg, not MapState
     builder.add_node("reduce", reduce)
     builder.add_conditional_edges(START, fan_out, ["work"])
     builder.add_edge("work", "reduce")
@@ -572,15 +587,22 @@ def send_graph(saver: Any) -> Any:
 
 
 def flaky_graph(saver: Any, calls: Counter[str]) -> Any:
-    """``START -> (ok, flaky) -> join``; ``flaky`` raises on its first call only."""
+    """``START -> (ok, flaky) -> join``; ``flaky`` raises on its first call only.
+
+    ``flaky`` raises only once ``ok`` has finished: the async runner cancels the siblings of a
+    failed task, and this scenario is about a sibling whose writes were saved.
+    """
+    ok_done = threading.Event()
 
     def ok(state: LogState) -> dict[str, Any]:
         calls["ok"] += 1
+        ok_done.set()
         return {"log": ["ok"]}
 
     def flaky(state: LogState) -> dict[str, Any]:
         calls["flaky"] += 1
         if calls["flaky"] == 1:
+            ok_done.wait(timeout=5)
             raise ValueError("boom")
         return {"log": ["flaky"]}
 
@@ -643,12 +665,15 @@ def _extend(state: list[str], writes: Sequence[list[str]]) -> list[str]:
     return [*state, *(item for write in writes for item in write)]
 
 
-def delta_graph(saver: Any, *, until: int = 10) -> Any:
-    """A loop appending to a ``DeltaChannel(snapshot_frequency=3)`` list ``until`` times."""
+if DeltaChannel is not None:
 
     class DeltaState(TypedDict):
         n: int
         items: Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=3)]
+
+
+def delta_graph(saver: Any, *, until: int = 10) -> Any:
+    """A loop appending to a ``DeltaChannel(snapshot_frequency=3)`` list ``until`` times."""
 
     def step(state: DeltaState) -> dict[str, Any]:
         return {"n": state["n"] + 1, "items": [f"i{state['n']}"]}
@@ -686,7 +711,7 @@ def pydantic_graph(saver: Any) -> Any:
 # --- scenario bodies ---------------------------------------------------------------------------
 
 
-async def _loop(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _loop(api: Api, saver: Saver) -> Trace:
     """A node looping via a conditional edge; a second input on the same thread (R02)."""
     graph = loop_graph(saver, until=4)
     cfg = _cfg("loop")
@@ -709,19 +734,21 @@ async def _loop(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _interrupt_resume(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _interrupt_resume(api: Api, saver: Saver) -> Trace:
     """``interrupt()`` twice in one node, resumed with ``Command(resume=...)`` (R03, R04)."""
     graph = ask_graph(saver)
     cfg = _cfg("ask")
     first = await api.invoke(graph, {"log": []}, cfg)
     (raised,) = first["__interrupt__"]
     assert raised.value == {"question": "name?"}
-    assert isinstance(raised.id, str) and raised.id
+    assert isinstance(raised.id, str)
+    assert raised.id
     waiting = await api.get_state(graph, cfg)
     assert waiting.next == ("b",)
     assert [i.id for i in waiting.interrupts] == [raised.id]
     (task,) = waiting.tasks
-    assert task.name == "b" and [i.id for i in task.interrupts] == [raised.id]
+    assert task.name == "b"
+    assert [i.id for i in task.interrupts] == [raised.id]
     assert _sources_steps([waiting]) == [("loop", 1)]
 
     second = await api.stream(graph, Command(resume="Ada"), cfg, stream_mode="updates")
@@ -734,7 +761,8 @@ async def _interrupt_resume(api: Api, saver: BaseCheckpointSaver) -> Trace:
     final = await api.invoke(graph, Command(resume={again.interrupts[0].id: 36}), cfg)
     assert final["log"] == ["a", "b:Ada:36", "c"]
     done = await api.get_state(graph, cfg)
-    assert done.next == () and done.interrupts == ()
+    assert done.next == ()
+    assert done.interrupts == ()
     return {
         "first": norm(first),
         "waiting": summarize(waiting),
@@ -746,7 +774,7 @@ async def _interrupt_resume(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _history_queries(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _history_queries(api: Api, saver: Saver) -> Trace:
     """``get_state_history`` with ``filter``, ``before`` and ``limit`` (R17)."""
     graph = loop_graph(saver, until=5)
     cfg = _cfg("history")
@@ -779,7 +807,7 @@ async def _history_queries(api: Api, saver: BaseCheckpointSaver) -> Trace:
     return trace
 
 
-async def _update_state(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _update_state(api: Api, saver: Saver) -> Trace:
     """``update_state(as_node=...)`` makes a ``source="update"`` child of the head (R06)."""
     graph = loop_graph(saver, until=2)
     cfg = _cfg("update")
@@ -805,7 +833,7 @@ async def _update_state(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _fork(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _fork(api: Api, saver: Saver) -> Trace:
     """``invoke(None, old_config)`` forks (``source="fork"``); old checkpoints unchanged (R07)."""
     calls: Counter[str] = Counter()
     graph = loop_graph(saver, until=3, calls=calls)
@@ -834,7 +862,7 @@ async def _fork(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _update_old_then_invoke(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _update_old_then_invoke(api: Api, saver: Saver) -> Trace:
     """``update_state`` on an old checkpoint then ``invoke(None, that_config)`` (R08)."""
     graph = loop_graph(saver, until=3)
     cfg = _cfg("update-old")
@@ -860,11 +888,11 @@ async def _update_old_then_invoke(api: Api, saver: BaseCheckpointSaver) -> Trace
     }
 
 
-async def _subgraph_interrupt(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _subgraph_interrupt(api: Api, saver: Saver) -> Trace:
     """Interrupt inside a subgraph, ``get_state(subgraphs=True)``, child namespaces (R09)."""
     graph = subgraph_graph(saver)
     cfg = _cfg("sub")
-    first = await api.invoke(graph, {"log": []}, cfg)
+    first = await api.invoke(graph, {"log": [], "inner": []}, cfg)
     assert [i.value for i in first["__interrupt__"]] == ["sub?"]
     waiting = await api.get_state(graph, cfg, subgraphs=True)
     assert waiting.next == ("sub",)
@@ -877,28 +905,30 @@ async def _subgraph_interrupt(api: Api, saver: BaseCheckpointSaver) -> Trace:
     parent_id = checkpoint_id(waiting.config)
 
     def check_children(tuples: Sequence[CheckpointTuple]) -> None:
-        children = [t for t in tuples if t.config["configurable"]["checkpoint_ns"] != ""]
+        children = [t for t in tuples if _ns(t) != ""]
         assert children, "no checkpoint in the subgraph's namespace"
         for t in children:
-            assert t.config["configurable"]["checkpoint_ns"] == child_ns
+            assert _ns(t) == child_ns
             assert t.metadata.get("parents") == {"": parent_id}
 
     everything = await api.saver_list(saver, {"configurable": {"thread_id": "sub"}})
     check_children(everything)
     root_only = await api.saver_list(saver, _cfg("sub", checkpoint_ns=""))
-    assert {t.config["configurable"]["checkpoint_ns"] for t in root_only} == {""}
+    assert {_ns(t) for t in root_only} == {""}
     child_only = await api.saver_list(saver, _cfg("sub", checkpoint_ns=child_ns))
     assert len(child_only) + len(root_only) == len(everything)
     root_ids = [checkpoint_id(t.config) for t in root_only]
     trace_waiting = tuples_trace(everything, root_ids)
 
     final = await api.invoke(graph, Command(resume="yes"), cfg)
-    assert final["log"] == ["prep", "ask:yes", "finish", "post"]
+    assert final == {"log": ["prep", "post"], "inner": ["ask:yes", "finish"]}
     done = await api.get_state(graph, cfg, subgraphs=True)
-    assert done.next == () and done.tasks == ()
+    assert done.next == ()
+    assert done.tasks == ()
     everything = await api.saver_list(saver, {"configurable": {"thread_id": "sub"}})
     check_children(everything)
-    root_ids = [checkpoint_id(t.config) for t in await api.saver_list(saver, _cfg("sub", checkpoint_ns=""))]
+    root_only = await api.saver_list(saver, _cfg("sub", checkpoint_ns=""))
+    root_ids = [checkpoint_id(t.config) for t in root_only]
     return {
         "first": norm(first),
         "waiting": summarize(waiting),
@@ -911,7 +941,7 @@ async def _subgraph_interrupt(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _send_fanout(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _send_fanout(api: Api, saver: Saver) -> Trace:
     """``Send`` fan-out to one node per item, then a reduce step."""
     graph = send_graph(saver)
     cfg = _cfg("send")
@@ -930,7 +960,7 @@ async def _send_fanout(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _node_error_retry(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _node_error_retry(api: Api, saver: Saver) -> Trace:
     """Two parallel nodes, one raising once: ``invoke(None)`` re-runs only that one (R05)."""
     calls: Counter[str] = Counter()
     graph = flaky_graph(saver, calls)
@@ -939,11 +969,13 @@ async def _node_error_retry(api: Api, saver: BaseCheckpointSaver) -> Trace:
         await api.invoke(graph, {"log": []}, cfg)
     failed = await api.get_state(graph, cfg)
     errors = {t.name: t.error for t in failed.tasks}
-    assert errors.get("flaky") is not None and errors.get("ok") is None
+    assert errors.get("flaky") is not None
+    assert errors.get("ok") is None
     assert dict(calls) == {"ok": 1, "flaky": 1}
     result = await api.invoke(graph, None, cfg)
     assert dict(calls) == {"ok": 1, "flaky": 2, "join": 1}
-    assert sorted(result["log"][:2]) == ["flaky", "ok"] and result["log"][2] == "join"
+    assert sorted(result["log"][:2]) == ["flaky", "ok"]
+    assert result["log"][2] == "join"
     return {
         "failed": summarize(failed),
         "result": norm(result),
@@ -952,7 +984,7 @@ async def _node_error_retry(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _durability(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _durability(api: Api, saver: Saver) -> Trace:
     """``durability`` sync/async/exit: same results; exit puts once per invocation (R10-R12)."""
     put_names = ("aput",) if api.is_async else ("put",)
     recorder = RecordingSaver(saver)
@@ -974,11 +1006,14 @@ async def _durability(api: Api, saver: BaseCheckpointSaver) -> Trace:
             results.append(norm(await api.invoke(graph, inp, cfg, durability=mode)))
             puts.append(recorder.count(*put_names) - before)
             # R11: once invoke returns, the latest checkpoint is the last one put.
-            latest = await api.saver_get_tuple(saver, _cfg(cfg["configurable"]["thread_id"], checkpoint_ns=""))
+            thread_root = _cfg(cfg["configurable"]["thread_id"], checkpoint_ns="")
+            latest = await api.saver_get_tuple(saver, thread_root)
             assert latest is not None
             assert checkpoint_id(latest.config) == checkpoint_id(recorder.put_configs[-1])
         if mode == "exit":
-            assert puts == [1, 1, 1, 1], puts
+            # One put per invocation that completes a step; the first resume re-interrupts
+            # inside the same step, so it only records writes on the loaded checkpoint.
+            assert puts == [1, 1, 0, 1], puts
         trace[mode] = {
             "results": results,
             "puts": puts,
@@ -990,7 +1025,7 @@ async def _durability(api: Api, saver: BaseCheckpointSaver) -> Trace:
     return trace
 
 
-async def _thread_id_types(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _thread_id_types(api: Api, saver: Saver) -> Trace:
     """An int and a UUID ``thread_id`` work and are stored as their string form (R18)."""
     graph = ask_graph(saver)
     trace: Trace = {}
@@ -1022,13 +1057,14 @@ RICH_INPUT: dict[str, Any] = {
 }
 
 
-async def _rich_types(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _rich_types(api: Api, saver: Saver) -> Trace:
     """State holding a pydantic model, a dataclass, datetime, tuple, set and messages."""
     graph = rich_graph(saver)
     cfg = _cfg("rich")
     first = await api.invoke(graph, RICH_INPUT, cfg)
     # The second run reads every value back from the checkpoint before the node uses it.
-    second = await api.invoke(graph, {"messages": [HumanMessage(content="more", id="human-1")]}, cfg)
+    more = {"messages": [HumanMessage(content="more", id="human-1")]}
+    second = await api.invoke(graph, more, cfg)
     state = await api.get_state(graph, cfg)
     assert isinstance(state.values["point"], Point)
     assert isinstance(state.values["tag"], Tag)
@@ -1050,7 +1086,7 @@ async def _rich_types(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _delta_channel(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _delta_channel(api: Api, saver: Saver) -> Trace:
     """``DeltaChannel(snapshot_frequency=3)``: 10 steps, ``get_state``, a fork (R16)."""
     if DeltaChannel is None:
         pytest.skip("this LangGraph has no langgraph.channels.delta.DeltaChannel")
@@ -1083,7 +1119,7 @@ async def _delta_channel(api: Api, saver: BaseCheckpointSaver) -> Trace:
     }
 
 
-async def _allowlist_pydantic_state(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _allowlist_pydantic_state(api: Api, saver: Saver) -> Trace:
     """``with_allowlist`` clone shares the original's data; pydantic state round-trips (R15).
 
     ``LANGGRAPH_STRICT_MSGPACK`` is read when LangGraph is imported, so strict mode is not
@@ -1100,7 +1136,8 @@ async def _allowlist_pydantic_state(api: Api, saver: BaseCheckpointSaver) -> Tra
     clone = saver.with_allowlist([(Point.__module__, Point.__name__)])
     original_tuple = await api.saver_get_tuple(saver, _cfg("pydantic", checkpoint_ns=""))
     clone_tuple = await api.saver_get_tuple(clone, _cfg("pydantic", checkpoint_ns=""))
-    assert original_tuple is not None and clone_tuple is not None
+    assert original_tuple is not None
+    assert clone_tuple is not None
     assert clone_tuple.config == original_tuple.config
     assert clone_tuple.checkpoint == original_tuple.checkpoint
 
@@ -1123,7 +1160,7 @@ async def _allowlist_pydantic_state(api: Api, saver: BaseCheckpointSaver) -> Tra
     }
 
 
-async def _one_api_flavour(api: Api, saver: BaseCheckpointSaver) -> Trace:
+async def _one_api_flavour(api: Api, saver: Saver) -> Trace:
     """``ainvoke`` uses only async saver methods (R13); ``invoke`` only sync ones.
 
     The saver is wrapped in a :class:`RecordingSaver` that raises on the other flavour's
@@ -1134,9 +1171,9 @@ async def _one_api_flavour(api: Api, saver: BaseCheckpointSaver) -> Trace:
     ask, sub, loop = ask_graph(recorder), subgraph_graph(recorder), loop_graph(recorder, until=3)
     trace: Trace = {}
     await api.invoke(ask, {"log": []}, _cfg("f-ask"))
-    trace["ask"] = norm(await api.stream(ask, Command(resume="a"), _cfg("f-ask")))
+    trace["ask_stream"] = norm(await api.stream(ask, Command(resume="a"), _cfg("f-ask")))
     trace["ask"] = norm(await api.invoke(ask, Command(resume="b"), _cfg("f-ask")))
-    await api.invoke(sub, {"log": []}, _cfg("f-sub"))
+    await api.invoke(sub, {"log": [], "inner": []}, _cfg("f-sub"))
     trace["sub_state"] = summarize(await api.get_state(sub, _cfg("f-sub"), subgraphs=True))
     trace["sub"] = norm(await api.invoke(sub, Command(resume="s"), _cfg("f-sub")))
     await api.invoke(loop, {"n": 0, "log": []}, _cfg("f-loop"))

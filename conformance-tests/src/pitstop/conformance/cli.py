@@ -1,0 +1,113 @@
+"""``pitstop-conformance check|bench`` — the command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _plugin_autoloaded() -> bool:
+    return any(
+        ep.value == "pitstop.conformance.plugin"
+        for ep in importlib.metadata.entry_points(group="pytest11")
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    import pytest
+
+    found = importlib.util.find_spec("pitstop.conformance.cli_suite")
+    suite_file = found.origin if found is not None and found.origin else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        report_path = Path(tmp, "report.json")
+        argv = [
+            suite_file,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            tmp,
+            "--pitstop-json",
+            str(report_path),
+        ]
+        if not _plugin_autoloaded():
+            argv[1:1] = ["-p", "pitstop.conformance.plugin"]
+        if args.saver:
+            argv += ["--pitstop-saver", args.saver]
+        if args.store:
+            argv += ["--pitstop-store", args.store]
+        for capability in args.capability or ():
+            argv += ["--pitstop-capability", capability]
+        for only in args.only or ():
+            argv += ["--pitstop-only", only]
+        argv += args.pytest_args or []
+        out = sys.stderr if args.json else sys.stdout
+        with contextlib.redirect_stdout(out):
+            code = int(pytest.main(argv))
+        if args.json:
+            print(report_path.read_text() if report_path.exists() else json.dumps({"ok": False}))
+    return code
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pitstop.conformance import bench
+    from pitstop.conformance.factory import as_saver_factory
+
+    factories = [as_saver_factory(args.saver)]
+    factories += [as_saver_factory(b) for b in args.baseline or ()]
+    for factory, spec in zip(factories, [args.saver, *(args.baseline or ())], strict=True):
+        object.__setattr__(factory, "name", spec.rsplit(".", 1)[-1] if "." in spec else spec)
+    results = bench.run_bench(factories, repeat=args.repeat)
+    print(bench.to_json(results) if args.json else bench.render(results))
+    if args.chart:
+        bench.chart(results, args.chart)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="pitstop-conformance",
+        description="Check a LangGraph checkpoint saver/store against the pitstop contract, "
+        "or measure its throughput.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="run the conformance suite (through pytest)")
+    check.add_argument("saver", nargs="?", help="saver factory, module:attr")
+    check.add_argument("--store", help="store factory, module:attr")
+    check.add_argument(
+        "--capability",
+        action="append",
+        help="claim an optional capability (repeatable); replaces detection",
+    )
+    check.add_argument("--only", action="append", help="run only this capability or spec")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    bench = sub.add_parser("bench", help="run the throughput suite")
+    bench.add_argument("saver", help="saver factory, module:attr")
+    bench.add_argument("--baseline", action="append", help="another factory to compare with")
+    bench.add_argument("--repeat", type=int, default=20, help="scale of the read workloads")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.add_argument("--chart", help="also save a bar chart (needs matplotlib)")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        if not args.saver and not args.store:
+            parser.error("check needs a saver factory and/or --store")
+        return _check(args)
+    return _bench(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

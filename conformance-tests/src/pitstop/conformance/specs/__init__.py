@@ -1,0 +1,25 @@
+"""The packaged specs; importing this package registers them all in registry order."""
+
+from pitstop.conformance.specs import (
+    concurrency,
+    durability,
+    graphs,
+    listing,
+    maintenance,
+    put,
+    store,
+    values,
+    writes,
+)
+
+__all__ = [
+    "concurrency",
+    "durability",
+    "graphs",
+    "listing",
+    "maintenance",
+    "put",
+    "store",
+    "values",
+    "writes",
+]
