@@ -211,7 +211,7 @@ def test_copy_thread_is_independent_of_its_source() -> None:
     saver.put_writes(cfg("src", cid=ids[-1]), [("c", {"w": 1})], "task")
     saver.copy_thread("src", "dst")
     saver.delete_thread("src")
-    copied = list(saver.list(cfg("dst")))
+    copied = list(saver.list({"configurable": {"thread_id": "dst"}}))
     assert len(copied) == 5
     head = saver.get_tuple(cfg("dst"))
     assert head is not None

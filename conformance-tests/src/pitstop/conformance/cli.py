@@ -37,6 +37,8 @@ def _check(args: argparse.Namespace) -> int:
             "no:cacheprovider",
             "-o",
             "addopts=",
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",  # the CLI imported the package first
             "--rootdir",
             tmp,
             "--pitstop-json",
