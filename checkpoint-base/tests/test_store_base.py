@@ -56,9 +56,9 @@ def test_item_equality_hash_and_dict() -> None:
     same = Item(
         value={"a": 1},
         key="k",
-        namespace=["n"],
+        namespace=["n"],  # type: ignore[arg-type]
         created_at=T0.isoformat(),
-        updated_at=T0,  # type: ignore[arg-type]
+        updated_at=T0,
     )
     assert item == same
     assert hash(item) == hash(same)
@@ -165,7 +165,7 @@ def test_t02_validate_namespace_rejects(namespace: Any) -> None:
 
 def test_t02_validate_namespace_accepts() -> None:
     assert validate_namespace(("x", "langgraph")) == ("x", "langgraph")
-    assert validate_namespace(["a", "b"]) == ("a", "b")  # type: ignore[arg-type]
+    assert validate_namespace(["a", "b"]) == ("a", "b")
     assert validate_namespace(("langgraphs",)) == ("langgraphs",)
 
 
@@ -194,7 +194,7 @@ def test_ttl_and_refresh_defaults() -> None:
     [
         SearchOp(("a",), limit=-1),
         SearchOp(("a",), offset=-1),
-        SearchOp(("a",), limit=True),  # type: ignore[arg-type]
+        SearchOp(("a",), limit=True),
         SearchOp(("a",), query=3),  # type: ignore[arg-type]
         SearchOp(("a",), filter={"x": {"$in": [1]}}),
         ListNamespacesOp(max_depth=0),

@@ -6,7 +6,7 @@ import inspect
 import math
 import re
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import pytest
 
@@ -55,28 +55,35 @@ def test_signatures_match_langgraph() -> None:
 
 async def test_batch_accepts_langgraph_ops() -> None:
     store = InMemoryStore()
-    results = store.batch(
-        [
-            lg_base.PutOp(("a", "b"), "k", {"v": 1}),
-            lg_base.PutOp(("a", "c"), "k", {"v": 2}),
-        ]
-    )
-    assert results == [None, None]
-    get, search, listed = await store.abatch(
-        [
-            lg_base.GetOp(("a", "b"), "k"),
-            lg_base.SearchOp(("a",), filter={"v": {"$gt": 1}}),
-            lg_base.ListNamespacesOp(
-                match_conditions=(lg_base.MatchCondition("prefix", ("a", "*")),), max_depth=2
-            ),
-        ]
-    )
+    puts: list[Any] = [
+        lg_base.PutOp(("a", "b"), "k", {"v": 1}),
+        lg_base.PutOp(("a", "c"), "k", {"v": 2}),
+    ]
+    assert store.batch(puts) == [None, None]
+    reads: list[Any] = [
+        lg_base.GetOp(("a", "b"), "k"),
+        lg_base.SearchOp(("a",), filter={"v": {"$gt": 1}}),
+        lg_base.ListNamespacesOp(
+            match_conditions=(lg_base.MatchCondition("prefix", ("a", "*")),), max_depth=2
+        ),
+    ]
+    get, search, listed = cast("list[Any]", await store.abatch(reads))
     assert isinstance(get, Item)
     assert get.value == {"v": 1}
     assert [type(i) for i in search] == [SearchItem]
     assert search[0].namespace == ("a", "c")
     assert listed == [("a", "b"), ("a", "c")]
-    store.put(("a",), "k", {"v": 3}, ttl=lg_base.NOT_PROVIDED)  # LangGraph's sentinel too
+
+
+class NoTTLStore(InMemoryStore):
+    supports_ttl = False
+
+
+def test_langgraph_not_provided_sentinel_means_omitted() -> None:
+    store = NoTTLStore()
+    sentinel: Any = lg_base.NOT_PROVIDED
+    store.put(("a",), "k", {"v": 3}, ttl=sentinel)  # not taken for a TTL value
+    assert store.get(("a",), "k") is not None
 
 
 # --- a real graph ------------------------------------------------------------------------------
@@ -114,7 +121,7 @@ def build(recall_node: Any) -> StateGraph[State]:
 
 def test_compiled_graph_reads_and_writes_the_store() -> None:
     store = InMemoryStore()
-    app = build(recall).compile(store=store)
+    app = build(recall).compile(store=store)  # type: ignore[arg-type]
     assert app.invoke({"user": "ann", "seen": []}) == {"user": "ann", "seen": ["hi ann"]}
     item = store.get(("memories", "ann"), "greeting")
     assert item is not None
@@ -123,7 +130,8 @@ def test_compiled_graph_reads_and_writes_the_store() -> None:
 
 async def test_compiled_graph_async() -> None:
     store = InMemoryStore()
-    app = build(arecall).compile(store=store)
+    # pitstop's BaseStore subclasses LangGraph's at run time only (mypy sees `object`).
+    app = build(arecall).compile(store=store)  # type: ignore[arg-type]
     assert await app.ainvoke({"user": "bob", "seen": []}) == {"user": "bob", "seen": ["hi bob"]}
     assert await store.alist_namespaces() == [("memories", "bob")]
 
@@ -260,6 +268,6 @@ def test_vector_ranking_matches_langgraph(documents: list[list[str]], query: lis
     for key, score in our_scores.items():
         assert score is not None
         assert their_scores[key] is not None
-        assert math.isclose(score, their_scores[key], rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(score, their_scores[key] or 0.0, rel_tol=1e-9, abs_tol=1e-12)
     ranked = [i.score for i in ours.search(("docs",), query=q, limit=100)]
     assert ranked == sorted(ranked, reverse=True)  # type: ignore[type-var]

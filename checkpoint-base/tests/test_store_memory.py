@@ -122,7 +122,7 @@ async def test_t01_put_get_delete_round_trip(api: Api) -> None:
 
 
 async def test_key_is_coerced_to_str(api: Api) -> None:
-    await api.put(NS, 7, {"v": 1})  # type: ignore[arg-type]
+    await api.put(NS, 7, {"v": 1})
     item = await api.get(NS, "7")
     assert item is not None
     assert item.key == "7"
@@ -142,9 +142,12 @@ async def test_values_are_copied_in_and_out(api: Api) -> None:
     assert again.value == {"tags": ["a"], "meta": {"n": 1}}
 
 
-async def test_put_requires_a_mapping(api: Api) -> None:
-    with pytest.raises(InvalidArgumentError):
-        await api.put(NS, "k", None)
+async def test_put_requires_a_mapping_and_none_deletes(api: Api) -> None:
+    await api.put(NS, "k", {"v": 1})
+    await api.put(NS, "k", None)  # as in LangGraph
+    assert await api.get(NS, "k") is None
+    with pytest.raises(InvalidNamespaceError):
+        await api.put(("langgraph",), "k", None)
     with pytest.raises(InvalidArgumentError):
         await api.batch([PutOp(NS, "k", ["not", "a", "mapping"])])  # type: ignore[arg-type]
 
@@ -676,10 +679,13 @@ def vector_store(embed: Any, clock: Clock, fields: list[str] | None = None) -> I
 async def test_t11_scores_descend_max_pooled_and_unindexed_items_unscored(
     mode: str, clock: Clock, embed: str
 ) -> None:
-    if mode == "sync" and embed == "async function":
-        pytest.skip("an async-only embedder is exercised through the async API")
     embedder = {"function": fake_embed, "async function": afake_embed}.get(embed, FakeEmbeddings())
     api = Api(vector_store(embedder, clock, fields=["text", "other"]), mode)
+    if mode == "sync" and embed == "async function":
+        # An async-only embedder cannot run synchronously on a thread that runs a loop.
+        with pytest.raises(InvalidArgumentError, match="async"):
+            await api.put(NS, "a", {"text": "apple"})
+        return
     await api.put(NS, "a", {"text": "apple apple", "other": "banana"})  # max(0, 1.0)
     await api.put(NS, "b", {"text": "apple banana", "other": "cherry"})  # max(0.707, 0)
     await api.put(NS, "c", {"text": "cherry"})  # 0
@@ -696,6 +702,13 @@ async def test_t11_scores_descend_max_pooled_and_unindexed_items_unscored(
     assert keys(await api.search(NS, query="banana", limit=2, offset=2)) == ["c", "d"]
     # Filters still apply.
     assert keys(await api.search(NS, query="banana", filter={"other": "cherry"})) == ["b"]
+
+
+def test_async_only_embedder_with_the_sync_api_outside_a_loop() -> None:
+    store = vector_store(afake_embed, Clock(), fields=["text"])
+    store.put(NS, "a", {"text": "apple"})
+    store.put(NS, "b", {"text": "banana"})
+    assert [i.key for i in store.search(NS, query="banana")] == ["b", "a"]
 
 
 async def test_vector_search_uses_default_whole_value_and_put_index_override(
@@ -754,13 +767,18 @@ async def test_wrong_dimensions_fail_the_batch_and_change_nothing(api: Api, cloc
     assert await api.get(NS, "k") is None
 
 
+def test_ttl_config_is_validated() -> None:
+    with pytest.raises(InvalidArgumentError):
+        InMemoryStore(ttl={"default_ttl": 0})
+
+
 def test_index_config_is_validated() -> None:
     with pytest.raises(InvalidArgumentError):
         InMemoryStore(index={"dims": 0, "embed": fake_embed})
     with pytest.raises(InvalidArgumentError):
-        InMemoryStore(index={"dims": 4})  # type: ignore[typeddict-item]
+        InMemoryStore(index={"dims": 4})
     with pytest.raises(InvalidArgumentError):
-        InMemoryStore(index={"dims": 4, "embed": 42})  # type: ignore[typeddict-item]
+        InMemoryStore(index={"dims": 4, "embed": 42})  # type: ignore[arg-type]
 
 
 # --- thread safety -----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from pitstop.store.base._shared import (
     validate_namespace,
     validate_namespace_labels,
     validate_op_namespace,
+    validate_ttl,
 )
 from pitstop.store.base._types import (
     NOT_PROVIDED,
@@ -122,6 +123,7 @@ __all__ = [
     "validate_namespace",
     "validate_namespace_labels",
     "validate_op_namespace",
+    "validate_ttl",
 ]
 
 

@@ -103,7 +103,7 @@ class StoreAPI(ABC):
         *,
         ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> None:
-        """Create or replace the item at ``namespace``/``key``.
+        """Create or replace the item at ``namespace``/``key`` (``value=None`` deletes it).
 
         Raises:
             InvalidNamespaceError: the namespace is empty, rooted at ``"langgraph"`` or has a

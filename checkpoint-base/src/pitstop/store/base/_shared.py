@@ -42,6 +42,7 @@ __all__ = [
     "validate_namespace",
     "validate_namespace_labels",
     "validate_op_namespace",
+    "validate_ttl",
 ]
 
 RESERVED_ROOT = "langgraph"
@@ -120,7 +121,8 @@ def ensure_ttl(ttl_config: TTLConfig | None, ttl: float | NotProvided | None) ->
     return ttl
 
 
-def _check_ttl(ttl: object) -> float | None:
+def validate_ttl(ttl: object) -> float | None:
+    """Check a TTL: ``None`` or a positive, finite number of minutes (returned as a float)."""
     if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
@@ -197,8 +199,8 @@ def put_op(
         raise NotImplementedError(
             f"TTL is not supported by {store_name}; use a store that supports TTL or ttl=None"
         )
-    if value is None:
-        raise InvalidArgumentError("put needs a value mapping; use delete() to remove an item")
+    if value is None:  # as in LangGraph: a put of None deletes
+        return PutOp(ns, str(key), None)
     op = PutOp(ns, str(key), value, index, ensure_ttl(ttl_config, ttl))
     return _normalize_put(op)
 
@@ -300,7 +302,7 @@ def _normalize_put(op: PutOp) -> PutOp:
         str(op.key),
         op.value,
         index,
-        None if op.value is None else _check_ttl(op.ttl),
+        None if op.value is None else validate_ttl(op.ttl),
     )
 
 

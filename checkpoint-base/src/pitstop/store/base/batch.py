@@ -153,7 +153,7 @@ class AsyncBatchedBaseStore(BaseStore):
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if False:
+        if running is self._loop:
             coro.close()
             raise asyncio.InvalidStateError(
                 f"synchronous {type(self).__name__}.{method}() called on the store's own event "

@@ -62,6 +62,7 @@ from pitstop.store.base import (
     normalize_ops,
     rank_page,
     tokenize_fields,
+    validate_ttl,
 )
 
 __all__ = ["InMemoryStore"]
@@ -129,6 +130,8 @@ class InMemoryStore(BaseStore):
             self.embeddings = ensure_embeddings(index.get("embed"))
             self._fields = tokenize_fields(index.get("fields"))
         self.ttl_config = TTLConfig(**ttl) if ttl else None
+        if ttl:
+            validate_ttl(ttl.get("default_ttl"))
         self._clock = clock or _utcnow
         self._data: dict[tuple[str, ...], dict[str, _Record]] = {}
         self._seq = 0
