@@ -1,6 +1,6 @@
 """LangGraph end-to-end scenarios on pitstop's InMemorySaver, compared with LangGraph's own.
 
-The scenarios live in ``langgraph_scenarios`` (saver-agnostic); this file only supplies the
+The scenarios live in ``pitstop.conformance.scenarios`` (saver-agnostic); this file only supplies the
 factory. Each scenario runs once through the sync API and once through the async API.
 """
 
@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 pytest.importorskip("langgraph")
+pytest.importorskip("pitstop.conformance")
 # Readable assertion messages from the scenario module; must precede its import.
-pytest.register_assert_rewrite("langgraph_scenarios")
+pytest.register_assert_rewrite("pitstop.conformance.scenarios")
 
-from langgraph_scenarios import ASYNC_SCENARIOS, SYNC_SCENARIOS  # noqa: E402
+from pitstop.conformance.scenarios import ASYNC_SCENARIOS, SYNC_SCENARIOS  # noqa: E402
 
 from pitstop.checkpoint.memory import InMemorySaver  # noqa: E402
 

@@ -335,9 +335,7 @@ def test_corrupt_value_raises_naming_the_record_and_the_rest_stays_readable() ->
 def test_list_limit_applies_after_filter_and_before() -> None:
     saver = InMemorySaver()
     ids = put_chain(saver, "t", 10)
-    got = list(
-        saver.list(cfg("t"), filter={"step": 2}, before=cfg("t", cid=ids[5]), limit=1)
-    )
+    got = list(saver.list(cfg("t"), filter={"step": 2}, before=cfg("t", cid=ids[5]), limit=1))
     assert [t.checkpoint["id"] for t in got] == [ids[2]]
     assert list(saver.list(cfg("t"), limit=0)) == []
 

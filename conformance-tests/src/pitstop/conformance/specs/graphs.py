@@ -1,7 +1,8 @@
 """Real LangGraph graphs run with the saver under test and compared with ``InMemorySaver``.
 
 The scenarios live in :mod:`pitstop.conformance.scenarios` (registries ``SYNC_SCENARIOS`` and
-``ASYNC_SCENARIOS``: a mapping of name to function, or a sequence of functions, each taking a
+``ASYNC_SCENARIOS``: a mapping of name to function, or a sequence of functions or of
+``(name, function)`` pairs, each taking a
 zero-argument callable that returns a fresh saver). Each scenario becomes one spec; without
 LangGraph or without the scenarios module the ``graphs`` group reports "not run".
 """
@@ -22,7 +23,13 @@ def _registry(module: Any, name: str) -> dict[str, Callable[..., Any]]:
     raw = getattr(module, name, None) or {}
     if isinstance(raw, Mapping):
         return dict(raw)
-    return {getattr(fn, "__name__", str(i)): fn for i, fn in enumerate(raw)}
+    registry: dict[str, Callable[..., Any]] = {}
+    for i, entry in enumerate(raw):
+        if isinstance(entry, tuple):  # (name, fn) pairs
+            registry[str(entry[0])] = entry[1]
+        else:
+            registry[getattr(entry, "__name__", str(i))] = entry
+    return registry
 
 
 def _load() -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:

@@ -2,7 +2,7 @@
 
 Every scenario builds a tiny graph, drives it through LangGraph's public API once on a saver
 from the factory under test and once on ``langgraph.checkpoint.memory.InMemorySaver`` (the
-reference), turns each run into a *trace* (final state, history entries with their
+reference, given the same serializer as the saver under test), turns each run into a *trace* (final state, history entries with their
 ``(source, step)``, ``next`` nodes, values, interrupts and parent links) and asserts that the two
 traces are equal. Scenario-specific invariants (a fork is a ``source="fork"`` child of the old
 checkpoint, ``durability="exit"`` puts once, ...) are asserted on both runs; one that fails on
@@ -424,10 +424,21 @@ async def _aon_reference(run: Callable[[], Awaitable[Trace]]) -> Trace:
         raise AssertionError(f"scenario check failed on the reference saver: {exc}") from exc
 
 
+def _reference_for(saver: Any) -> ReferenceSaver:
+    """LangGraph's InMemorySaver storing values through the same serializer as ``saver``.
+
+    The scenarios compare *storage* semantics; how faithfully values round-trip is the
+    serializer's business (pitstop's keeps tuples as tuples and exceptions as exceptions, which
+    LangGraph's default serializer turns into lists and strings), checked by the value specs.
+    """
+    return ReferenceSaver(serde=getattr(saver, "serde", None))
+
+
 def _sync_scenario(body: Body) -> Callable[[SaverFactory], Trace]:
     def scenario(factory: SaverFactory) -> Trace:
-        expected = _on_reference(lambda: _run_sync(body(SYNC, ReferenceSaver())))
-        actual = _run_sync(body(SYNC, factory()))
+        saver = factory()
+        expected = _on_reference(lambda: _run_sync(body(SYNC, _reference_for(saver))))
+        actual = _run_sync(body(SYNC, saver))
         assert_same(actual, expected)
         return actual
 
@@ -438,8 +449,9 @@ def _sync_scenario(body: Body) -> Callable[[SaverFactory], Trace]:
 
 def _async_scenario(body: Body) -> Callable[[SaverFactory], Awaitable[Trace]]:
     async def scenario(factory: SaverFactory) -> Trace:
-        expected = await _aon_reference(lambda: body(ASYNC, ReferenceSaver()))
-        actual = await body(ASYNC, factory())
+        saver = factory()
+        expected = await _aon_reference(lambda: body(ASYNC, _reference_for(saver)))
+        actual = await body(ASYNC, saver)
         assert_same(actual, expected)
         return actual
 
