@@ -1,4 +1,4 @@
-"""pitstop quickstart: a LangGraph workflow that pauses for a human and resumes from its checkpoint."""
+"""pitstop quickstart: a LangGraph workflow that pauses for a human and resumes."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import threading
 import uuid
 
@@ -48,7 +49,7 @@ def test_uuid6_strictly_increasing_under_thread_contention() -> None:
     everything = [i for ids in per_thread.values() for i in ids]
     assert len(set(everything)) == len(everything) == 160_000
     for ids in per_thread.values():
-        assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
+        assert all(a < b for a, b in itertools.pairwise(ids))
     # Timestamps are unique too, not just the random parts.
     stamps = {uuid.UUID(i).int >> 64 for i in everything}
     assert len(stamps) == len(everything)
@@ -65,7 +66,7 @@ def test_versions_increase_and_sort_as_strings() -> None:
     for _ in range(120):
         current = next_version(current)
         versions.append(current)
-    assert all(a < b for a, b in zip(versions, versions[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(versions))
     assert versions == sorted(versions)
     assert all(isinstance(v, str) for v in versions)
     assert int(versions[-1].split(".")[0]) == 120

@@ -1,7 +1,7 @@
 """LangGraph end-to-end scenarios on pitstop's InMemorySaver, compared with LangGraph's own.
 
-The scenarios live in ``pitstop.conformance.scenarios`` (saver-agnostic); this file only supplies the
-factory. Each scenario runs once through the sync API and once through the async API.
+The scenarios live in ``pitstop.conformance.scenarios`` (saver-agnostic); this file only
+supplies the factory. Each scenario runs once through the sync API and once through the async API.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ pytest.importorskip("pitstop.conformance")
 # Readable assertion messages from the scenario module; must precede its import.
 pytest.register_assert_rewrite("pitstop.conformance.scenarios")
 
-from pitstop.conformance.scenarios import ASYNC_SCENARIOS, SYNC_SCENARIOS  # noqa: E402
-
 from pitstop.checkpoint.memory import InMemorySaver  # noqa: E402
+from pitstop.conformance.scenarios import ASYNC_SCENARIOS, SYNC_SCENARIOS  # noqa: E402
 
 
 @pytest.mark.parametrize(

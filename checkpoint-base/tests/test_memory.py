@@ -127,7 +127,8 @@ def test_delete_thread_spares_threads_sharing_a_prefix() -> None:
     assert saver.get_tuple(cfg("t")) is None
     for thread in ("t1", "t-1", "tt", "T"):
         tup = saver.get_tuple(cfg(thread))
-        assert tup is not None and tup.pending_writes, thread
+        assert tup is not None, thread
+        assert tup.pending_writes, thread
         assert len(list(saver.list(cfg(thread)))) == 2
     assert not [k for k in saver.blobs if k[0] == "t"]
 
@@ -261,7 +262,8 @@ def test_writes_before_their_checkpoint_show_up_once_it_is_put() -> None:
     saver.put_writes(cfg("t", cid=cp["id"]), [("a", 2)], "task")
     saver.put(cfg("t"), cp, {}, cp["channel_versions"])
     tup = saver.get_tuple(cfg("t"))
-    assert tup is not None and tup.pending_writes == [("task", "a", 2)]
+    assert tup is not None
+    assert tup.pending_writes == [("task", "a", 2)]
 
 
 def test_concurrent_put_writes_from_threads_all_persist() -> None:
@@ -329,7 +331,8 @@ def test_corrupt_value_raises_naming_the_record_and_the_rest_stays_readable() ->
     err = info.value
     assert (err.thread_id, err.checkpoint_id, err.channel) == ("t", ids[-1], "items")
     older = saver.get_tuple(cfg("t", cid=ids[0]))
-    assert older is not None and older.checkpoint["channel_values"]["items"] == [0]
+    assert older is not None
+    assert older.checkpoint["channel_values"]["items"] == [0]
 
 
 def test_list_limit_applies_after_filter_and_before() -> None:

@@ -2,11 +2,12 @@
 
 Every scenario builds a tiny graph, drives it through LangGraph's public API once on a saver
 from the factory under test and once on ``langgraph.checkpoint.memory.InMemorySaver`` (the
-reference, given the same serializer as the saver under test), turns each run into a *trace* (final state, history entries with their
-``(source, step)``, ``next`` nodes, values, interrupts and parent links) and asserts that the two
-traces are equal. Scenario-specific invariants (a fork is a ``source="fork"`` child of the old
-checkpoint, ``durability="exit"`` puts once, ...) are asserted on both runs; one that fails on
-the reference means the scenario itself is wrong, and the message says so.
+reference, given the same serializer as the saver under test), turns each run into a *trace*
+(final state, history entries with their ``(source, step)``, ``next`` nodes, values, interrupts
+and parent links) and asserts that the two traces are equal. Scenario-specific invariants (a
+fork is a ``source="fork"`` child of the old checkpoint, ``durability="exit"`` puts once, ...)
+are asserted on both runs; one that fails on the reference means the scenario itself is wrong,
+and the message says so.
 
 Only the public saver API and LangGraph's API are used, so the module can move into a
 conformance package and run against any saver. A scenario takes a *saver factory*: a zero-arg
