@@ -12,6 +12,8 @@ import copy
 import logging
 import random
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -72,8 +74,10 @@ __all__ = [
     "PendingWrite",
     "PitstopError",
     "RefusedTypeError",
+    "RetentionPolicy",
     "RunnableConfig",
     "SerializationError",
+    "SweepResult",
     "copy_checkpoint",
     "empty_checkpoint",
     "get_checkpoint_id",
@@ -308,6 +312,38 @@ class MissingThreadIdError(InvalidArgumentError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+# --- retention ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How much history a saver keeps; applied by ``sweep()`` / ``asweep()``.
+
+    Attributes:
+        keep_last: per thread and namespace, keep the newest N checkpoints (with their pending
+            writes, and the older checkpoints their delta channels still need); ``None`` keeps all.
+        max_idle: delete whole threads whose last write (``put`` or ``put_writes``) is older than
+            this; ``None`` never expires threads.
+    """
+
+    keep_last: int | None = None
+    max_idle: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.keep_last is not None and self.keep_last < 1:
+            raise InvalidArgumentError(f"keep_last must be at least 1, got {self.keep_last}")
+        if self.max_idle is not None and self.max_idle <= timedelta(0):
+            raise InvalidArgumentError(f"max_idle must be positive, got {self.max_idle}")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a retention sweep removed."""
+
+    threads_deleted: int = 0
+    checkpoints_deleted: int = 0
+
+
 # --- the saver protocol ------------------------------------------------------------------------
 
 
@@ -539,6 +575,22 @@ class BaseCheckpointSaver(_SaverBase):
         from pitstop.checkpoint.base._generic_async import adelta_channel_history_via_get_tuple
 
         return await adelta_channel_history_via_get_tuple(self, config, channels)
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def sweep(self, policy: RetentionPolicy | None = None) -> SweepResult:
+        """Apply a retention policy (default: the saver's own ``retention``) once."""
+        raise NotImplementedError
+
+    async def asweep(self, policy: RetentionPolicy | None = None) -> SweepResult:
+        """Async :meth:`sweep`."""
+        raise NotImplementedError
+
+    def _policy(self, policy: RetentionPolicy | None) -> RetentionPolicy:
+        chosen = policy or getattr(self, "retention", None)
+        if chosen is None:
+            raise InvalidArgumentError("no retention policy: pass one or construct with retention=")
+        return chosen
 
     # -- versions and serializer ---------------------------------------------------------------
 
