@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from pitstop.checkpoint.base import (
     Checkpoint,
     DeserializationError,
     InvalidArgumentError,
+    RetentionPolicy,
     SerializationError,
+    SweepResult,
     empty_checkpoint,
     next_version,
 )
@@ -358,3 +361,44 @@ def test_int_thread_id_is_stored_as_string() -> None:
     cp = make_checkpoint({"a": 1})
     saver.put({"configurable": {"thread_id": 7, "checkpoint_ns": ""}}, cp, {}, {})
     assert saver.get_tuple({"configurable": {"thread_id": "7"}}) is not None
+
+
+def test_retention_keep_last_per_namespace() -> None:
+    saver = InMemorySaver(retention=RetentionPolicy(keep_last=2))
+    ids = put_chain(saver, "t", 5)
+    child = put_chain(saver, "t", 3, ns="child:1")
+    result = saver.sweep()
+    assert result == SweepResult(threads_deleted=0, checkpoints_deleted=4)
+    assert [x.checkpoint["id"] for x in saver.list(cfg("t"))] == ids[:2:-1]
+    assert [x.checkpoint["id"] for x in saver.list(cfg("t", ns="child:1"))] == child[:0:-1]
+    tup = saver.get_tuple(cfg("t"))
+    assert tup is not None
+    assert tup.checkpoint["channel_values"] == {"items": [0, 1, 2, 3, 4], "fixed": "same"}
+
+
+def test_retention_expires_idle_threads() -> None:
+    now = [1000.0]
+    saver = InMemorySaver(clock=lambda: now[0])
+    put_chain(saver, "old", 3)
+    now[0] += 3600
+    put_chain(saver, "fresh", 2)
+    result = saver.sweep(RetentionPolicy(max_idle=timedelta(minutes=30)))
+    assert result == SweepResult(threads_deleted=1, checkpoints_deleted=3)
+    assert saver.get_tuple(cfg("old")) is None
+    assert saver.get_tuple(cfg("fresh")) is not None
+    assert not [k for k in saver.blobs if k[0] == "old"]
+
+
+def test_retention_policy_validation_and_missing_policy() -> None:
+    with pytest.raises(InvalidArgumentError, match="keep_last"):
+        RetentionPolicy(keep_last=0)
+    with pytest.raises(InvalidArgumentError, match="max_idle"):
+        RetentionPolicy(max_idle=timedelta(0))
+    with pytest.raises(InvalidArgumentError, match="retention"):
+        InMemorySaver().sweep()
+
+
+async def test_asweep_matches_sweep() -> None:
+    saver = InMemorySaver()
+    put_chain(saver, "t", 4)
+    assert await saver.asweep(RetentionPolicy(keep_last=1)) == SweepResult(0, 3)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import builtins
 import threading
+import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from pitstop.checkpoint.base import (
@@ -24,7 +25,9 @@ from pitstop.checkpoint.base import (
     DeltaChannelHistory,
     InvalidArgumentError,
     PendingWrite,
+    RetentionPolicy,
     RunnableConfig,
+    SweepResult,
     get_checkpoint_id,
     get_checkpoint_metadata,
     metadata_matches,
@@ -63,10 +66,21 @@ class InMemorySaver(BaseCheckpointSaver):
 
     Args:
         serde: serializer for values, checkpoints and metadata (default: secure msgpack).
+        retention: what :meth:`sweep` keeps by default.
+        clock: seconds since the epoch; injectable for tests of ``max_idle``.
     """
 
-    def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        serde: SerializerProtocol | None = None,
+        retention: RetentionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(serde=serde)
+        self.retention = retention
+        self._clock = clock
+        self._touched: dict[str, float] = {}  # thread_id -> time of its last write
         self._lock = threading.RLock()
         # thread_id -> checkpoint_ns -> checkpoint_id -> stored checkpoint
         self.storage: defaultdict[str, dict[str, dict[str, _Stored]]] = defaultdict(dict)
@@ -220,6 +234,7 @@ class InMemorySaver(BaseCheckpointSaver):
         with self._lock:
             self.blobs.update(blobs)
             self.storage[thread_id].setdefault(ns, {})[checkpoint_id] = stored
+            self._touched[thread_id] = self._clock()
         return self._make_config(thread_id, ns, checkpoint_id)
 
     def put_writes(
@@ -246,6 +261,7 @@ class InMemorySaver(BaseCheckpointSaver):
             for idx, ch, value in rows
         ]
         with self._lock:
+            self._touched[thread_id] = self._clock()
             stored = self.writes[(thread_id, ns, checkpoint_id)]
             for idx, write in encoded:
                 if idx >= 0 and (task_id, idx) in stored:
@@ -283,6 +299,7 @@ class InMemorySaver(BaseCheckpointSaver):
         thread_id = str(thread_id)
         with self._lock:
             self.storage.pop(thread_id, None)
+            self._touched.pop(thread_id, None)
             for key in [k for k in self.writes if k[0] == thread_id]:
                 del self.writes[key]
             for blob_key in [k for k in self.blobs if k[0] == thread_id]:
@@ -330,6 +347,7 @@ class InMemorySaver(BaseCheckpointSaver):
             if not namespaces:
                 return
             self.storage[target] = {ns: dict(cps) for ns, cps in namespaces.items()}
+            self._touched[target] = self._clock()
             for (thread_id, ns, cid), writes in builtins.list(self.writes.items()):
                 if thread_id == source:
                     self.writes[(target, ns, cid)] = dict(writes)
@@ -354,6 +372,23 @@ class InMemorySaver(BaseCheckpointSaver):
             cursor = stored.parent_id
         return keep
 
+    def _keep_newest(self, thread_id: str, count: int) -> int:
+        """Keep each namespace's newest ``count`` checkpoints (and their delta ancestors)."""
+        namespaces = self.storage.get(thread_id)
+        if not namespaces:
+            return 0
+        dropped = 0
+        for ns, checkpoints in namespaces.items():
+            heads = sorted(checkpoints, reverse=True)[:count]
+            keep = set(heads)
+            for head in heads:
+                keep |= self._delta_ancestors(thread_id, ns, head)
+            doomed = [c for c in checkpoints if c not in keep]
+            self._drop(thread_id, ns, doomed)
+            dropped += len(doomed)
+        self._collect_blobs({(thread_id, ns) for ns in namespaces})
+        return dropped
+
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Drop old checkpoints of the listed threads.
 
@@ -366,19 +401,29 @@ class InMemorySaver(BaseCheckpointSaver):
             for thread_id in map(str, thread_ids):
                 if strategy == "delete":
                     self.delete_thread(thread_id)
-                    continue
-                namespaces = self.storage.get(thread_id)
-                if not namespaces:
-                    continue
-                touched: set[_Key] = set()
-                for ns, checkpoints in namespaces.items():
-                    if not checkpoints:
-                        continue
-                    head = max(checkpoints)
-                    keep = {head} | self._delta_ancestors(thread_id, ns, head)
-                    self._drop(thread_id, ns, [c for c in checkpoints if c not in keep])
-                    touched.add((thread_id, ns))
-                self._collect_blobs(touched)
+                else:
+                    self._keep_newest(thread_id, 1)
+
+    def sweep(self, policy: RetentionPolicy | None = None) -> SweepResult:
+        """Apply a retention policy once (default: the saver's ``retention``).
+
+        Threads idle longer than ``max_idle`` are deleted; the others keep their newest
+        ``keep_last`` checkpoints per namespace (plus what their delta channels need).
+        """
+        chosen = self._policy(policy)
+        threads_deleted = checkpoints_deleted = 0
+        with self._lock:
+            if chosen.max_idle is not None:
+                cutoff = self._clock() - chosen.max_idle.total_seconds()
+                for thread_id in [t for t, at in self._touched.items() if at < cutoff]:
+                    namespaces = self.storage.get(thread_id, {})
+                    checkpoints_deleted += sum(len(c) for c in namespaces.values())
+                    self.delete_thread(thread_id)
+                    threads_deleted += 1
+            if chosen.keep_last is not None:
+                for thread_id in builtins.list(self.storage):
+                    checkpoints_deleted += self._keep_newest(thread_id, chosen.keep_last)
+        return SweepResult(threads_deleted, checkpoints_deleted)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -486,6 +531,10 @@ class InMemorySaver(BaseCheckpointSaver):
     ) -> Mapping[str, DeltaChannelHistory]:
         """Async :meth:`get_delta_channel_history`."""
         return self.get_delta_channel_history(config=config, channels=channels)
+
+    async def asweep(self, policy: RetentionPolicy | None = None) -> SweepResult:
+        """Async :meth:`sweep`."""
+        return self.sweep(policy)
 
 
 MemorySaver = InMemorySaver
