@@ -9,9 +9,11 @@ that returns one of:
 
 Every call must give a saver over **fresh, empty** storage. ``reopen`` (optional) receives the
 saver previously opened, after the suite has closed it, and returns a new one over the *same*
-storage (same shapes as the factory); it enables the durability checks. A factory object may
-instead expose ``reopen`` and ``capabilities`` attributes itself, and ``stored_bytes(saver)`` for
-the throughput suite.
+storage (same shapes as the factory); it enables the durability checks. ``connect`` (optional)
+receives an open saver and returns ``("module:callable", args)``: what another *process* calls
+to open a saver over the same storage; it enables the ``multiprocess`` checks. A factory object
+may instead expose ``reopen``, ``connect`` and ``capabilities`` attributes itself, and
+``stored_bytes(saver)`` for the throughput suite.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class SaverFactory:
         capabilities: optional capabilities claimed; ``None`` means detect them.
         stored_bytes: ``stored_bytes(saver) -> int`` for the throughput report.
         name: shown in reports.
+        connect: ``connect(saver) -> ("module:callable", args)`` opens the same storage from
+            another process (see the module docstring).
     """
 
     create: Callable[[], Any]
@@ -51,6 +55,7 @@ class SaverFactory:
     capabilities: Collection[str] | None = None
     stored_bytes: Callable[[Any], int] | None = None
     name: str = ""
+    connect: Callable[[Any], tuple[str, tuple[Any, ...]]] | None = None
 
     def label(self) -> str:
         """A short display name."""
@@ -116,6 +121,7 @@ def as_saver_factory(obj: Any, *, reopen: Callable[[Any], Any] | None = None) ->
         capabilities=frozenset(caps) if caps is not None and not callable(caps) else None,
         stored_bytes=getattr(obj, "stored_bytes", None),
         name=getattr(obj, "__qualname__", type(obj).__name__),
+        connect=getattr(obj, "connect", None),
     )
 
 

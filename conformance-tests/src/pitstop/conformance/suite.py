@@ -108,6 +108,8 @@ class Suite:
                     session.close()
             if self.saver.reopen is not None:
                 found.add("durability")
+            if self.saver.connect is not None and declared is None:
+                found.add("multiprocess")
             if _graphs_available():
                 found.add("graphs")
         if self.store is not None:
