@@ -41,8 +41,19 @@ Loading policy (what a stored payload may name)
       ``module.name``. Unlike LangGraph, which returns the raw payload, the load fails: a run
       must never resume on a hollowed-out state.
 
+Schema changes
+    Dataclass / NamedTuple fields that no longer exist are dropped on load; a pydantic model
+    whose stored data no longer validates is loaded unvalidated (``model_construct``, as
+    LangGraph does) with a warning.
+
+Limits
+    Extension values nest at most 100 levels deep (``MAX_NESTING``), checked the same way when
+    writing and reading, so a crafted payload cannot exhaust the C stack.
+
 Errors
-    ``SerializationError`` (``.path`` locates the bad value, e.g. ``messages[3].metadata``);
+    ``SerializationError`` (``.path`` locates the bad value: ``[3]`` for an index, ``.name``
+    for a field, ``["key"]`` for a dict key, a top-level identifier key bare, as in
+    ``messages[3].response_metadata["raw"]``);
     ``CorruptRecordError`` for truncated or garbage payloads; ``DeserializationError`` when a
     value cannot be rebuilt; ``DecryptionError`` from ``EncryptedSerializer``. Loading never
     returns ``None`` for a payload it could not decode.

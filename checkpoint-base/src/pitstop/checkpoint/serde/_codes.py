@@ -20,11 +20,16 @@ EXT_PYDANTIC_V2: Final = 5  # [module, name, obj.model_dump(), "model_validate_j
 EXT_NUMPY_ARRAY: Final = 6  # [dtype.str, shape, order, buffer]
 EXT_DELTA_SNAPSHOT: Final = 7  # packed inner value
 
+# Extension values nest (a message inside a dataclass inside a tuple ...). Both directions
+# refuse more than this many levels: msgpack's C unpacker keeps ~40 KB of state on the C stack
+# per nested call, so unbounded nesting in a crafted payload could crash the process.
+MAX_NESTING: Final = 100
+
 # --- pitstop's own ---
 EXT_TUPLE: Final = 16  # packed list of the items
 EXT_BIGINT: Final = 17  # raw two's-complement big-endian bytes (not msgpack)
 EXT_EXCEPTION: Final = 18  # [module, qualname, [args...], str(exc)]
-EXT_DATETIME_TZ: Final = 19  # [naive isoformat, tzinfo, fold], for ZoneInfo / named timezones
+EXT_DATETIME_TZ: Final = 19  # [naive isoformat, tzinfo, fold]: ZoneInfo, named tz or fold=1
 EXT_DEQUE: Final = 20  # [[items...], maxlen], for deques with a maxlen
 EXT_BYTEARRAY: Final = 21  # raw bytes (not msgpack), for a bytearray nested in a value
 EXT_COMPLEX: Final = 22  # [real, imag]

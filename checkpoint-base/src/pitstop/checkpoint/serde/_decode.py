@@ -47,6 +47,9 @@ logger = logging.getLogger("pitstop.checkpoint.serde")
 Reviver = Callable[[Any], Any]
 
 _unpackb = msgpack.unpackb
+# Nesting levels decoded with `unpackb` (fastest, but ~40 KB of C stack each); deeper levels use
+# a heap-allocated `Unpacker`, so even MAX_NESTING levels fit in a 1 MB thread stack.
+_STACK_LEVELS = 8
 _MAX_CACHED_REVIVERS = 4096
 _ENVELOPE_CODES = frozenset(
     {
@@ -155,56 +158,57 @@ for _module in ("pathlib", "pathlib._local"):
         _BUILTINS[(C.EXT_CONSTRUCTOR_POS_ARGS, _module, _name)] = _pos_args(_cls)
 
 
+def _heap_unpack(data: bytes, hook: Callable[[int, bytes], Any], use_list: bool) -> Any:
+    unpacker = msgpack.Unpacker(
+        ext_hook=hook,
+        strict_map_key=False,
+        unicode_errors="surrogatepass",
+        use_list=use_list,
+        max_buffer_size=len(data) + 1,
+    )
+    unpacker.feed(data)
+    value = unpacker.unpack()
+    if unpacker.tell() != len(data):
+        raise ValueError("extra data after the msgpack value")
+    return value
+
+
 class _RealTuple(tuple[Any, ...]):
     """A tuple decoded from ext 16 while arrays are being read as tuples (``_unpack_keys``)."""
 
     __slots__ = ()
 
 
-class Decoder:
-    """Decodes pitstop/LangGraph msgpack under one revival policy."""
+class _Level:
+    """Decodes documents found at one extension nesting depth.
 
-    __slots__ = ("_classes", "_hook", "_names", "_revivers", "_strict")
+    Payloads of extension values found here are decoded by the next level, created on first
+    use. The depth is thus known without per-value bookkeeping, and bounded by MAX_NESTING.
+    """
 
-    def __init__(
-        self, *, strict: bool, names: frozenset[tuple[str, str]], classes: frozenset[type]
-    ) -> None:
-        self._strict = strict
-        self._names = names
-        self._classes = classes
-        self._revivers: dict[tuple[int, str, str], Reviver] = {}
+    __slots__ = ("_decoder", "_depth", "_hook", "_next", "_revivers")
+
+    def __init__(self, decoder: Decoder, depth: int) -> None:
+        self._decoder = decoder
+        self._depth = depth
+        self._revivers = decoder.revivers
         self._hook = self.ext_hook  # one bound method, not one per extension value
+        self._next: _Level | None = None
 
-    # -- entry points -------------------------------------------------------------------------
-
-    def loads(self, data: bytes) -> Any:
-        """Decode a whole ``"msgpack"`` payload.
-
-        Raises:
-            RefusedTypeError: the payload names a class the policy does not allow.
-            CorruptRecordError: the payload is truncated or not valid msgpack.
-            DeserializationError: a value could not be rebuilt.
-        """
-        try:
-            return self.unpack(data)
-        except DeserializationError:
-            raise
-        except RecursionError as exc:
-            raise CorruptRecordError("msgpack payload is nested too deeply") from exc
-        except Exception as exc:
-            raise CorruptRecordError(
-                f"invalid msgpack payload: {exc or type(exc).__name__}"
-            ) from exc
+    def _deeper(self) -> _Level:
+        if self._depth >= C.MAX_NESTING:
+            raise CorruptRecordError(f"value nests more than {C.MAX_NESTING} extension levels")
+        level = self._next = _Level(self._decoder, self._depth + 1)
+        return level
 
     def unpack(self, data: bytes) -> Any:
-        """Decode one msgpack document (a whole payload or one extension's payload)."""
+        """Decode one msgpack document at this level."""
         try:
-            return _unpackb(
-                data,
-                ext_hook=self._hook,
-                strict_map_key=False,
-                unicode_errors="surrogatepass",
-            )
+            if self._depth < _STACK_LEVELS:
+                return _unpackb(
+                    data, ext_hook=self._hook, strict_map_key=False, unicode_errors="surrogatepass"
+                )
+            return _heap_unpack(data, self._hook, True)
         except TypeError:
             # LangGraph (ormsgpack) writes tuple dict keys as arrays, which msgpack-python
             # decodes as (unhashable) lists. Re-read this document with arrays as tuples.
@@ -215,26 +219,22 @@ class Decoder:
             value = self.ext_hook(code, payload)
             return _RealTuple(value) if type(value) is tuple else value
 
-        raw = _unpackb(
-            data,
-            ext_hook=hook,
-            strict_map_key=False,
-            unicode_errors="surrogatepass",
-            use_list=False,
-        )
+        if self._depth < _STACK_LEVELS:
+            raw = _unpackb(
+                data,
+                ext_hook=hook,
+                strict_map_key=False,
+                unicode_errors="surrogatepass",
+                use_list=False,
+            )
+        else:
+            raw = _heap_unpack(data, hook, False)
         return _lists_back(raw, as_key=False)
-
-    # -- extensions ---------------------------------------------------------------------------
 
     def ext_hook(self, code: int, data: bytes) -> Any:
         """msgpack ``ext_hook``: rebuild one extension value."""
         if code in _ENVELOPE_CODES:
-            try:  # inlined self.unpack(data): this is the hot path (one call per message)
-                envelope = _unpackb(
-                    data, ext_hook=self._hook, strict_map_key=False, unicode_errors="surrogatepass"
-                )
-            except TypeError:
-                envelope = self._unpack_keys(data)
+            envelope = (self._next or self._deeper()).unpack(data)
             if (
                 type(envelope) is not list
                 or len(envelope) < 3
@@ -246,7 +246,7 @@ class Decoder:
             try:
                 revive = self._revivers[(code, module, name)]
             except KeyError:
-                revive = self._reviver(code, module, name)
+                revive = self._decoder.reviver(code, module, name)
             try:
                 return revive(envelope[2])
             except DeserializationError:
@@ -260,14 +260,18 @@ class Decoder:
         if code == C.EXT_METHOD_SINGLE_ARG:
             return self._method(data)
         if code == C.EXT_DELTA_SNAPSHOT:
-            return _delta_snapshot_class()(self.unpack(data))
+            return _delta_snapshot_class()((self._next or self._deeper()).unpack(data))
         if code == C.EXT_BIGINT:
             return int.from_bytes(data, "big", signed=True)
         if code == C.EXT_BYTEARRAY:
             return bytearray(data)
         if code == C.EXT_DATETIME_TZ:
             naive, tz, fold = self._list(data, code, 3)
-            if not isinstance(naive, str) or not isinstance(tz, tzinfo) or fold not in (0, 1):
+            if (
+                not isinstance(naive, str)
+                or not isinstance(tz, tzinfo | None)
+                or fold not in (0, 1)
+            ):
                 raise CorruptRecordError("malformed payload for a zoned datetime")
             return datetime.fromisoformat(naive).replace(tzinfo=tz, fold=fold)
         if code == C.EXT_EXCEPTION:
@@ -283,7 +287,7 @@ class Decoder:
         raise CorruptRecordError(f"unknown msgpack extension type code {code}")
 
     def _list(self, data: bytes, code: int, length: int | None = None) -> list[Any]:
-        value = self.unpack(data)
+        value = (self._next or self._deeper()).unpack(data)
         if type(value) is not list or (length is not None and len(value) != length):
             raise CorruptRecordError(f"malformed payload for msgpack extension {code}")
         return value
@@ -330,17 +334,51 @@ class Decoder:
             raise RefusedTypeError("numpy.ndarray", "object arrays are never rebuilt")
         return numpy.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
 
+
+class Decoder:
+    """Decodes pitstop/LangGraph msgpack under one revival policy."""
+
+    __slots__ = ("_classes", "_names", "_strict", "_top", "revivers")
+
+    def __init__(
+        self, *, strict: bool, names: frozenset[tuple[str, str]], classes: frozenset[type]
+    ) -> None:
+        self._strict = strict
+        self._names = names
+        self._classes = classes
+        self.revivers: dict[tuple[int, str, str], Reviver] = {}
+        self._top = _Level(self, 0)
+
+    def loads(self, data: bytes) -> Any:
+        """Decode a whole ``"msgpack"`` payload.
+
+        Raises:
+            RefusedTypeError: the payload names a class the policy does not allow.
+            CorruptRecordError: the payload is truncated or not valid msgpack.
+            DeserializationError: a value could not be rebuilt.
+        """
+        try:
+            return self._top.unpack(data)
+        except DeserializationError:
+            raise
+        except RecursionError as exc:
+            raise CorruptRecordError("msgpack payload is nested too deeply") from exc
+        except Exception as exc:
+            raise CorruptRecordError(
+                f"invalid msgpack payload: {exc or type(exc).__name__}"
+            ) from exc
+
     # -- policy -------------------------------------------------------------------------------
 
-    def _reviver(self, code: int, module: str, name: str) -> Reviver:
+    def reviver(self, code: int, module: str, name: str) -> Reviver:
         """Decide how (and whether) to rebuild ``module.name`` from extension ``code``."""
         key = (code, module, name)
         revive = _BUILTINS.get(key)
         if revive is None:
             revive = self._class_reviver(code, module, name)
-        if len(self._revivers) >= _MAX_CACHED_REVIVERS:
-            self._revivers.clear()
-        self._revivers[key] = revive
+        if len(self.revivers) >= _MAX_CACHED_REVIVERS:
+            self.revivers.clear()
+        self.revivers[key] = revive
         return revive
 
     def _class_reviver(self, code: int, module: str, name: str) -> Reviver:
@@ -465,6 +503,7 @@ def _pydantic_reviver(cls: type, construct: str) -> Reviver:
                     key[1],
                     type(exc).__name__,
                 )
+            data.pop("_fields_set", None)  # a construct() parameter, not a field
             return construct_fn(**data)
 
     return revive

@@ -62,12 +62,19 @@ _IP_TYPES = (
 
 
 class _Encoder:
-    """A msgpack packer configuration plus a small pool of packers (one per nesting level)."""
+    """Packs values found at one extension nesting depth.
 
-    __slots__ = ("_box", "_options", "_pool")
+    Extension payloads built here are packed by the next level's encoder (created on first
+    use), so the depth is known without per-value bookkeeping, and bounded by MAX_NESTING.
+    """
 
-    def __init__(self, *, box_bytearrays: bool, surrogates: bool) -> None:
+    __slots__ = ("_box", "_depth", "_next", "_options", "_pool", "_surrogates")
+
+    def __init__(self, *, box_bytearrays: bool, surrogates: bool, depth: int = 0) -> None:
         self._box = box_bytearrays
+        self._surrogates = surrogates
+        self._depth = depth
+        self._next: _Encoder | None = None
         self._options: dict[str, Any] = {
             "default": self.default,
             "use_bin_type": True,
@@ -75,12 +82,12 @@ class _Encoder:
             "unicode_errors": "surrogatepass" if surrogates else None,
             "datetime": False,
         }
-        # list.pop()/append() are atomic, so threads can share the pool without a lock; a
-        # packer is never used by two `pack` calls at once (nested payloads pop their own).
+        # list.pop()/append() are atomic, so threads share the pool without a lock; a packer
+        # is never used by two `pack` calls at once.
         self._pool: list[Any] = []
 
     def pack(self, obj: Any) -> bytes:
-        """Pack ``obj`` (recursively calling :meth:`default` for extension types)."""
+        """Pack ``obj`` (calling :meth:`default` for values msgpack does not know)."""
         if self._box:
             obj = _box_bytearrays(obj)
         pool = self._pool
@@ -94,6 +101,14 @@ class _Encoder:
             pool.append(packer)
         return out
 
+    def _deeper(self) -> _Encoder:
+        if self._depth >= C.MAX_NESTING:
+            raise ValueError(f"value nests more than {C.MAX_NESTING} extension levels")
+        child = self._next = _Encoder(
+            box_bytearrays=self._box, surrogates=self._surrogates, depth=self._depth + 1
+        )
+        return child
+
     def default(self, obj: Any) -> Any:
         """msgpack ``default`` hook: turn a value msgpack does not know into an ``ExtType``."""
         cls = type(obj)
@@ -102,7 +117,7 @@ class _Encoder:
             handler = _handler_for(cls)
             if len(_HANDLERS) < _MAX_CACHED_TYPES:
                 _HANDLERS[cls] = handler
-        return handler(self, obj)
+        return handler(self._next or self._deeper(), obj)
 
 
 _FAST = _Encoder(box_bytearrays=False, surrogates=False)
@@ -270,7 +285,8 @@ def _plain_offset(tz: tzinfo | None) -> bool:
 
 def _enc_datetime(enc: _Encoder, obj: Any) -> Any:
     tz = obj.tzinfo
-    if _plain_offset(tz) or not isinstance(tz, ZoneInfo | timezone):
+    storable = tz is None or isinstance(tz, ZoneInfo | timezone)
+    if not storable or (obj.fold == 0 and _plain_offset(tz)):
         # LangGraph's layout. A tzinfo pitstop cannot store (pytz, dateutil) keeps its UTC
         # offset but comes back as a fixed-offset `timezone`.
         return _ext(
@@ -351,8 +367,14 @@ def _enc_exception(enc: _Encoder, obj: Any) -> Any:
         message = str(obj)
     except Exception:
         message = f"<{name} with an unprintable message>"
+    args = list(obj.args)
+    if isinstance(obj, OSError) and obj.filename is not None and len(args) == 2:
+        # OSError keeps the file names out of .args; store the constructor's arguments.
+        args.append(obj.filename)
+        if obj.filename2 is not None:
+            args += [None, obj.filename2]
     try:
-        payload = enc.pack([module, name, list(obj.args), message])
+        payload = enc.pack([module, name, args, message])
     except Exception:  # unserializable args are kept as their repr
         payload = enc.pack([module, name, [repr(arg) for arg in obj.args], message])
     return _ext((C.EXT_EXCEPTION, payload))
@@ -567,6 +589,8 @@ def _locate(root: Any, error: BaseException) -> tuple[str, str, BaseException]:
 def _reason(obj: Any, exc: BaseException) -> str:
     if isinstance(exc, ValueError) and "recursion limit" in str(exc):
         return "value is nested too deeply or contains itself"
+    if isinstance(exc, ValueError) and "extension levels" in str(exc):
+        return str(exc)
     if isinstance(exc, TypeError) and "is not serializable" in str(exc):
         return str(exc)
     return f"{type(obj).__qualname__} could not be serialized: {type(exc).__name__}: {exc}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -16,7 +15,7 @@ __all__ = ["MsgpackSerializer", "strict_from_env"]
 
 _TRUE = frozenset({"1", "true", "yes"})
 _MAX_CLONES = 32
-EMPTY = b""
+_EMPTY = b""
 
 _AllowKey = tuple[frozenset[tuple[str, str]], frozenset[type]]
 
@@ -38,6 +37,9 @@ class MsgpackSerializer:
             NamedTuple, Enum or pydantic model whose module is already imported; ``None``
             (default) reads ``PITSTOP_STRICT_SERDE`` / ``LANGGRAPH_STRICT_MSGPACK``.
         allowlist: classes, or ``(module, name)`` pairs, to rebuild in strict mode.
+
+    To allow a class for every serializer (strict ones included), decorate it with
+    :func:`~pitstop.checkpoint.serde.register_type`.
     """
 
     def __init__(
@@ -50,7 +52,6 @@ class MsgpackSerializer:
         self._names, self._classes = normalize_allowlist(allowlist)
         self._decoder = Decoder(strict=self._strict, names=self._names, classes=self._classes)
         self._clones: dict[_AllowKey, MsgpackSerializer] = {}
-        self._clones_lock = threading.Lock()
 
     @property
     def strict(self) -> bool:
@@ -61,6 +62,9 @@ class MsgpackSerializer:
     def allowlist(self) -> frozenset[tuple[str, str]]:
         """The allowlist as ``(module, name)`` pairs (classes are listed by name too)."""
         return self._names
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MsgpackSerializer:
+        return self  # immutable (its caches only ever hold what the policy allows)
 
     def __repr__(self) -> str:
         return f"MsgpackSerializer(strict={self._strict}, allowlist={len(self._names)} entries)"
@@ -76,7 +80,7 @@ class MsgpackSerializer:
                 where, e.g. ``messages[3].response_metadata["raw"]``.
         """
         if obj is None:
-            return "null", EMPTY
+            return "null", _EMPTY
         cls = type(obj)
         if cls is bytes:
             return "bytes", obj
@@ -124,10 +128,9 @@ class MsgpackSerializer:
             clone = MsgpackSerializer(
                 strict=self._strict, allowlist=[*self._names, *self._classes, *names, *classes]
             )
-            with self._clones_lock:
-                if len(self._clones) >= _MAX_CLONES:
-                    self._clones.clear()
-                self._clones[key] = clone
+            if len(self._clones) >= _MAX_CLONES:
+                self._clones.clear()
+            self._clones[key] = clone
         return clone
 
     # LangGraph's JsonPlusSerializer spelling.

@@ -90,7 +90,7 @@ class EncryptedSerializer:
     ) -> None:
         try:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-        except ImportError as exc:  # pragma: no cover - exercised without cryptography
+        except ImportError as exc:
             raise ImportError(
                 "EncryptedSerializer needs the 'cryptography' package: "
                 "pip install 'pitstop-checkpoint[crypto]'"
@@ -105,6 +105,9 @@ class EncryptedSerializer:
         self._aead = AESGCM(self._key)
         self.inner: SerializerProtocol = MsgpackSerializer() if inner is None else inner
         self.allow_plaintext = allow_plaintext
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> EncryptedSerializer:
+        return self  # immutable; the AES key object cannot be copied anyway
 
     def __repr__(self) -> str:
         return (
