@@ -1,0 +1,369 @@
+"""What both SQLite savers share and that never blocks: building rows, choosing SQL, decoding.
+
+A saver method reads as: build the rows here, one call into :mod:`._ops` (the database work,
+one transaction), decode the result here.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from pitstop.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    CorruptRecordError,
+    DeltaChannelHistory,
+    InvalidArgumentError,
+    PendingWrite,
+    RetentionPolicy,
+    RunnableConfig,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    metadata_matches,
+)
+from pitstop.checkpoint.serde.base import SerializerProtocol
+from pitstop.checkpoint.sqlite import _queries as q
+from pitstop.checkpoint.sqlite._ops import Page, Row
+
+__all__ = ["PAGE_SIZE", "BaseSqliteSaver", "ListQuery"]
+
+PAGE_SIZE: Final = 100
+"""Checkpoints read per round trip by ``list()``; nothing is held while the caller iterates."""
+
+
+class ListQuery:
+    """A compiled ``list()`` call: the SQL of its pages, their parameters, the Python filter."""
+
+    __slots__ = ("filter", "in_namespace", "limit", "params", "sql", "sql_after")
+
+    def __init__(
+        self,
+        sql: str,
+        sql_after: str,
+        params: dict[str, Any],
+        filter: Mapping[str, Any] | None,
+        limit: int | None,
+        in_namespace: bool,
+    ) -> None:
+        self.sql = sql
+        self.sql_after = sql_after
+        self.params = params
+        self.filter = filter
+        self.limit = limit
+        self.in_namespace = in_namespace
+
+    def page_params(self, after: tuple[str, str, str] | None, wanted: int) -> dict[str, Any]:
+        """Parameters of the page after the row ``(checkpoint_id, thread_id, ns)``."""
+        params = dict(self.params)
+        params["limit"] = wanted
+        if after is not None:
+            params["after_id"], params["after_thread"], params["after_ns"] = after
+        return params
+
+
+@functools.lru_cache(maxsize=64)
+def _list_sql(
+    thread: bool, ns: bool, checkpoint_id: bool, before: bool, after: bool, filtered: bool
+) -> str:
+    """Join the constant pieces of the list query (never any user input)."""
+    parts = [q.LIST_SELECT]
+    if thread:
+        parts.append(q.LIST_WHERE_THREAD)
+    if ns:
+        parts.append(q.LIST_WHERE_NS)
+    if checkpoint_id:
+        parts.append(q.LIST_WHERE_ID)
+    if before:
+        parts.append(q.LIST_WHERE_BEFORE)
+    if after:
+        parts.append(q.LIST_WHERE_AFTER_IN_NS if thread and ns else q.LIST_WHERE_AFTER)
+    if filtered:
+        parts.append(q.LIST_WHERE_FILTER)
+    parts.append(q.LIST_ORDER)
+    return "".join(parts)
+
+
+def _json_path(key: str) -> str | None:
+    """A JSON path naming the top-level key ``key`` literally, or None if SQL cannot.
+
+    The path is bound as a parameter, never spliced into SQL. Keys SQLite's JSON path syntax
+    cannot quote (``"``, backslashes, non-ASCII, control characters) are left to Python.
+    """
+    if not key or not key.isascii() or not key.isprintable() or '"' in key or "\\" in key:
+        return None
+    return f'$."{key}"'
+
+
+def compile_filter(filter: Mapping[str, Any] | None) -> str | None:
+    """The SQL-decidable part of a metadata filter, as JSON ``[[path, kind, value], ...]``.
+
+    Every row that matches the filter (see ``metadata_matches``) passes this; the exact check
+    runs in Python on what comes back.
+    """
+    if not filter:
+        return None
+    terms: list[list[Any]] = []
+    for key, value in filter.items():
+        path = _json_path(key) if isinstance(key, str) else None
+        if path is None:
+            continue
+        if value is None:
+            terms.append([path, "null"])
+        elif value is True:
+            terms.append([path, "true"])
+        elif value is False:
+            terms.append([path, "false"])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                continue
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                continue
+            terms.append([path, "number", value])
+        elif isinstance(value, str):
+            terms.append([path, "text", value])
+    return json.dumps(terms) if terms else None
+
+
+class BaseSqliteSaver(BaseCheckpointSaver):
+    """Shared state and non-blocking logic of :class:`SqliteSaver` and :class:`AsyncSqliteSaver`.
+
+    Attributes:
+        retention: the policy :meth:`sweep` applies when called without one.
+        is_setup: whether :meth:`setup` has run on this connection.
+    """
+
+    def __init__(
+        self,
+        *,
+        serde: SerializerProtocol | None = None,
+        retention: RetentionPolicy | None = None,
+        busy_timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(serde=serde)
+        self.retention = retention
+        self.busy_timeout = busy_timeout
+        self.is_setup = False
+        self._clock = clock
+
+    # -- building rows -------------------------------------------------------------------------
+
+    def _encode_metadata(self, merged: Mapping[str, Any]) -> tuple[str, str | None, bytes | None]:
+        """JSON text for filters; the serialized metadata too when JSON is not exact."""
+        try:
+            text = json.dumps(merged, ensure_ascii=True, allow_nan=False)
+            if json.loads(text) == merged:
+                return text, None, None
+        except (TypeError, ValueError):
+            text = json.dumps(merged, ensure_ascii=True, default=lambda _: None)
+        type_, blob = self._dump(dict(merged))
+        return text, type_, blob
+
+    def _put_rows(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> tuple[Row, builtins.list[Row], Row, RunnableConfig]:
+        thread_id, ns, parent_id = self._parse_config(config)
+        checkpoint_id = checkpoint["id"]
+        values = checkpoint["channel_values"]
+        blob_rows: builtins.list[Row] = [
+            (
+                thread_id,
+                ns,
+                channel,
+                str(version),
+                *self._dump(
+                    values[channel],
+                    channel=channel,
+                    thread_id=thread_id,
+                    checkpoint_id=checkpoint_id,
+                ),
+            )
+            for channel, version in new_versions.items()
+            if channel in values
+        ]
+        bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+        type_, blob = self._dump(bare, thread_id=thread_id, checkpoint_id=checkpoint_id)
+        versions = json.dumps({ch: str(v) for ch, v in checkpoint["channel_versions"].items()})
+        merged = get_checkpoint_metadata(config, metadata)
+        text, meta_type, meta_blob = self._encode_metadata(merged)
+        run_id = merged.get("run_id")
+        now = self._clock()
+        row = (
+            thread_id,
+            ns,
+            checkpoint_id,
+            parent_id,
+            type_,
+            blob,
+            versions,
+            text,
+            meta_type,
+            meta_blob,
+            str(run_id) if run_id is not None else None,
+            now,
+        )
+        return row, blob_rows, (thread_id, now), self._make_config(thread_id, ns, checkpoint_id)
+
+    def _write_rows_of(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> tuple[builtins.list[Row], builtins.list[Row], Row]:
+        """``(keep-first rows, replace rows, touch row)`` of a ``put_writes`` call."""
+        thread_id, ns, checkpoint_id = self._parse_config(config)
+        if checkpoint_id is None:
+            raise InvalidArgumentError("put_writes needs config['configurable']['checkpoint_id']")
+        rows, _ = self._write_rows(writes)
+        keep_first: builtins.list[Row] = []
+        replace: builtins.list[Row] = []
+        for idx, channel, value in rows:
+            type_, blob = self._dump(
+                value, channel=channel, thread_id=thread_id, checkpoint_id=checkpoint_id
+            )
+            row = (thread_id, ns, checkpoint_id, task_id, idx, channel, type_, blob, task_path)
+            (replace if idx < 0 else keep_first).append(row)
+        return keep_first, replace, (thread_id, self._clock())
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _list_query(
+        self,
+        config: RunnableConfig | None,
+        filter: Mapping[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> ListQuery:
+        configurable = (config or {}).get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        ns = configurable.get("checkpoint_ns")
+        checkpoint_id = get_checkpoint_id(config)
+        before_id = get_checkpoint_id(before)
+        compiled = compile_filter(filter)
+        params: dict[str, Any] = {}
+        if thread_id is not None:
+            params["thread_id"] = str(thread_id)
+        if ns is not None:
+            params["checkpoint_ns"] = str(ns)
+        if checkpoint_id:
+            params["checkpoint_id"] = checkpoint_id
+        if before_id:
+            params["before"] = before_id
+        if compiled is not None:
+            params["filter"] = compiled
+        in_namespace = thread_id is not None and ns is not None
+
+        def sql(after: bool) -> str:
+            return _list_sql(
+                thread_id is not None,
+                ns is not None,
+                bool(checkpoint_id),
+                bool(before_id),
+                after,
+                compiled is not None,
+            )
+
+        return ListQuery(sql(False), sql(True), params, filter or None, limit, in_namespace)
+
+    def _latest_query(self, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
+        """SQL and parameters reading the one checkpoint ``get_tuple(config)`` means."""
+        thread_id, ns, checkpoint_id = self._parse_config(config)
+        params: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns, "limit": 1}
+        if checkpoint_id:
+            params["checkpoint_id"] = checkpoint_id
+        return _list_sql(True, True, bool(checkpoint_id), False, False, False), params
+
+    def _corrupt(self, exc: Exception, row: Row, what: str) -> CorruptRecordError:
+        return CorruptRecordError(
+            f"{what}: {type(exc).__name__}: {exc}",
+            thread_id=row[1],
+            checkpoint_ns=row[2],
+            checkpoint_id=row[3],
+        )
+
+    def _decode_page(
+        self, page: Page, filter: Mapping[str, Any] | None = None
+    ) -> builtins.list[CheckpointTuple | None]:
+        """Checkpoint tuples of a page, in order; ``None`` for rows the filter rejects."""
+        rows, value_rows, write_rows = page
+        values: dict[int, builtins.list[Row]] = {}
+        for value_row in value_rows:
+            values.setdefault(value_row[0], []).append(value_row)
+        writes: dict[int, builtins.list[Row]] = {}
+        for write_row in write_rows:
+            writes.setdefault(write_row[0], []).append(write_row)
+        result: builtins.list[CheckpointTuple | None] = []
+        for row in rows:
+            rowid, thread_id, ns, checkpoint_id, parent_id, type_, blob = row[:7]
+            where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
+            metadata = self._decode_metadata(row, where)
+            if filter and not metadata_matches(metadata, filter):
+                result.append(None)
+                continue
+            checkpoint = self._load((type_, blob), **where)
+            if not isinstance(checkpoint, dict):
+                raise self._corrupt(TypeError("not a mapping"), row, "checkpoint")
+            checkpoint["channel_values"] = {
+                channel: self._load((vtype, vblob), channel=channel, **where)
+                for _, channel, vtype, vblob in values.get(rowid, ())
+            }
+            pending: builtins.list[PendingWrite] = [
+                (task_id, channel, self._load((wtype, wblob), channel=channel, **where))
+                for _, task_id, channel, wtype, wblob in writes.get(rowid, ())
+            ]
+            result.append(
+                CheckpointTuple(
+                    config=self._make_config(thread_id, ns, checkpoint_id),
+                    checkpoint=checkpoint,  # type: ignore[arg-type]
+                    metadata=metadata,
+                    parent_config=(
+                        self._make_config(thread_id, ns, parent_id) if parent_id else None
+                    ),
+                    pending_writes=pending,
+                )
+            )
+        return result
+
+    def _decode_metadata(self, row: Row, where: Mapping[str, Any]) -> CheckpointMetadata:
+        text, meta_type, meta_blob = row[7:10]
+        if meta_type is not None:
+            loaded = self._load((meta_type, meta_blob), **where)
+        else:
+            try:
+                loaded = json.loads(text)
+            except ValueError as exc:
+                raise self._corrupt(exc, row, "metadata") from exc
+        if not isinstance(loaded, dict):
+            raise self._corrupt(TypeError("not a mapping"), row, "metadata")
+        return loaded  # type: ignore[return-value]
+
+    def _decode_history(
+        self,
+        thread_id: str,
+        ns: str,
+        channels: Sequence[str],
+        raw: tuple[builtins.list[Row], dict[str, Row]],
+    ) -> dict[str, DeltaChannelHistory]:
+        writes, seeds = raw
+        where = {"thread_id": thread_id, "checkpoint_ns": ns}
+        result: dict[str, DeltaChannelHistory] = {ch: {"writes": []} for ch in channels}
+        for task_id, channel, type_, value in writes:
+            loaded = self._load((type_, value), channel=channel, **where)
+            result[channel]["writes"].append((task_id, channel, loaded))
+        for channel, (type_, blob) in seeds.items():
+            result[channel]["seed"] = self._load((type_, blob), channel=channel, **where)
+        return result

@@ -1,0 +1,399 @@
+"""The database side of every saver operation: plain functions over a ``sqlite3.Connection``.
+
+Each function is one transaction and takes and returns plain rows (bytes, str, numbers):
+serialization and decoding happen in the saver, outside the connection's lock. Both flavours
+run these same functions: :class:`SqliteSaver` on the caller's thread under a lock, and
+:class:`AsyncSqliteSaver` on aiosqlite's connection thread, one hop per operation (so a
+``put`` is one round trip, and no other statement can interleave with its transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, TypeVar
+
+from pitstop.checkpoint.base import InvalidArgumentError, MigrationError
+from pitstop.checkpoint.sqlite import _queries as q
+
+__all__ = [
+    "Page",
+    "copy_thread",
+    "delete_for_runs",
+    "delete_thread",
+    "delta_history",
+    "prune",
+    "put",
+    "put_writes",
+    "read_page",
+    "setup",
+    "sweep",
+]
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+Page = tuple[list[Row], list[Row], list[Row]]
+"""``(checkpoint rows, value rows, write rows)`` of one page (see ``read_page``)."""
+
+ATTEMPTS: Final = 6
+"""Bounded retry of a transaction that still met SQLITE_BUSY after ``busy_timeout``."""
+
+CHAIN_CHUNK: Final = 256
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether an error is SQLite's "database is locked/busy" (worth retrying)."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def transaction(conn: sqlite3.Connection, begin: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(conn, *args)`` in one transaction, retrying it (bounded) on SQLITE_BUSY."""
+    delay = 0.005
+    for attempt in range(ATTEMPTS):
+        try:
+            conn.execute(begin)
+            try:
+                result = fn(conn, *args)
+                conn.commit()
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(delay)
+            delay *= 2
+            continue
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _vacuum(conn: sqlite3.Connection) -> None:
+    """Return freed pages to the file system (outside any transaction)."""
+    try:
+        conn.execute(q.VACUUM).fetchall()  # the pragma frees pages as it steps: consume it
+        conn.execute(q.WAL_CHECKPOINT).fetchall()
+    except sqlite3.OperationalError as exc:  # another connection is busy: try next time
+        if not is_busy(exc):
+            raise
+
+
+# -- setup -------------------------------------------------------------------------------------
+
+
+def setup(conn: sqlite3.Connection, busy_timeout_ms: int, now: float) -> int:
+    """Apply the connection settings and the missing migrations; return the schema version."""
+    conn.execute(q.BUSY_TIMEOUT.format(milliseconds=int(busy_timeout_ms)))
+    delay = 0.005
+    for attempt in range(ATTEMPTS):
+        try:
+            for pragma in q.PRAGMAS:
+                conn.execute(pragma).fetchall()
+            break
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(delay)
+            delay *= 2
+    return transaction(conn, q.BEGIN_IMMEDIATE, _migrate, now)
+
+
+def _migrate(conn: sqlite3.Connection, now: float) -> int:
+    conn.execute(q.MIGRATIONS_TABLE)
+    (current,) = conn.execute(q.SELECT_MIGRATION_VERSION).fetchone()
+    current = -1 if current is None else int(current)
+    if current >= len(q.MIGRATIONS):
+        raise MigrationError(
+            f"this database's checkpoint schema is version {current}, newer than the "
+            f"{len(q.MIGRATIONS) - 1} this pitstop-checkpoint-sqlite knows; upgrade "
+            "pitstop-checkpoint-sqlite to open it (the file was not modified)"
+        )
+    for version in range(current + 1, len(q.MIGRATIONS)):
+        conn.execute(q.MIGRATIONS[version])
+        conn.execute(q.INSERT_MIGRATION, (version, now))
+    return len(q.MIGRATIONS) - 1
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+def put(
+    conn: sqlite3.Connection, checkpoint_row: Row, blob_rows: Sequence[Row], touch: Row
+) -> None:
+    """Store one checkpoint and its new channel values, in one transaction."""
+    transaction(conn, q.BEGIN_IMMEDIATE, _put, checkpoint_row, blob_rows, touch)
+
+
+def _put(
+    conn: sqlite3.Connection, checkpoint_row: Row, blob_rows: Sequence[Row], touch: Row
+) -> None:
+    if blob_rows:
+        conn.executemany(q.UPSERT_BLOB, blob_rows)
+    conn.execute(q.UPSERT_CHECKPOINT, checkpoint_row)
+    conn.execute(q.TOUCH_THREAD, touch)
+
+
+def put_writes(
+    conn: sqlite3.Connection, keep_first: Sequence[Row], replace: Sequence[Row], touch: Row
+) -> None:
+    """Store a task's writes: regular rows keep the first value, special rows are replaced."""
+    transaction(conn, q.BEGIN_IMMEDIATE, _put_writes, keep_first, replace, touch)
+
+
+def _put_writes(
+    conn: sqlite3.Connection, keep_first: Sequence[Row], replace: Sequence[Row], touch: Row
+) -> None:
+    if keep_first:
+        conn.executemany(q.INSERT_WRITE_IGNORE, keep_first)
+    if replace:
+        conn.executemany(q.INSERT_WRITE_REPLACE, replace)
+    conn.execute(q.TOUCH_THREAD, touch)
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Page:
+    """One page of checkpoints with their values and pending writes (three queries, one hop)."""
+    return transaction(conn, q.BEGIN_READ, _read_page, sql, params)
+
+
+def _read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Page:
+    rows = conn.execute(sql, params).fetchall()
+    if not rows:
+        return rows, [], []
+    rowids = json.dumps([row[0] for row in rows])
+    values = conn.execute(q.SELECT_BLOBS_FOR_ROWIDS, (rowids,)).fetchall()
+    writes = conn.execute(q.SELECT_WRITES_FOR_ROWIDS, (rowids,)).fetchall()
+    return rows, values, writes
+
+
+def delta_history(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str | None,
+    channels: Sequence[str],
+) -> tuple[list[Row], dict[str, Row]]:
+    """The raw delta history of ``channels`` before a checkpoint.
+
+    Returns ``(writes, seeds)``: the writes ``(task_id, channel, type, value)`` oldest first,
+    each from an ancestor at or below its channel's seed, and ``{channel: (type, blob)}`` for
+    the channels whose walk found a stored value.
+    """
+    return transaction(conn, q.BEGIN_READ, _delta_history, thread_id, ns, checkpoint_id, channels)
+
+
+def _delta_history(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str | None,
+    channels: Sequence[str],
+) -> tuple[list[Row], dict[str, Row]]:
+    if checkpoint_id is None:
+        latest = conn.execute(q.SELECT_LATEST_ID, (thread_id, ns)).fetchone()
+        if latest is None:
+            return [], {}
+        checkpoint_id = latest[0]
+    target = conn.execute(q.SELECT_PARENT_ID, (thread_id, ns, checkpoint_id)).fetchone()
+    cursor: str | None = target[0] if target else None
+    remaining = set(channels)
+    chain: list[str] = []  # ancestors, newest first
+    stop: dict[str, int] = {}  # channel -> index in chain of its seed ancestor
+    seed_keys: dict[str, str] = {}  # channel -> version of its seed
+    while cursor and remaining:
+        params = {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": cursor,
+            "limit": CHAIN_CHUNK - 1,
+        }
+        rows = conn.execute(q.SELECT_CHAIN, params).fetchall()
+        if not rows:
+            break
+        shapes = [(cid, parent, json.loads(versions)) for cid, parent, versions in rows]
+        pairs = sorted({(ch, vs[ch]) for _, _, vs in shapes for ch in remaining if ch in vs})
+        existing = {
+            (ch, version)
+            for ch, version, _, _ in conn.execute(
+                q.SELECT_BLOB_KEYS, (thread_id, ns, json.dumps(pairs))
+            )
+        }
+        for cid, _, versions in shapes:
+            chain.append(cid)
+            for ch in sorted(remaining):
+                version = versions.get(ch)
+                if version is not None and (ch, version) in existing:
+                    stop[ch] = len(chain) - 1
+                    seed_keys[ch] = version
+                    remaining.discard(ch)
+            if not remaining:
+                break
+        last_parent = shapes[-1][1]
+        cursor = last_parent if len(rows) == CHAIN_CHUNK and remaining else None
+    if not chain:
+        return [], {}
+    index = {cid: i for i, cid in enumerate(chain)}
+    grouped: dict[str, list[Row]] = {}
+    for cid, task_id, channel, type_, value in conn.execute(
+        q.SELECT_WRITES_OF_CHECKPOINTS,
+        (thread_id, ns, json.dumps(chain), json.dumps(list(channels))),
+    ):
+        if index[cid] <= stop.get(channel, len(chain)):
+            grouped.setdefault(cid, []).append((task_id, channel, type_, value))
+    writes: list[Row] = []
+    for cid in reversed(chain):  # oldest ancestor first; its writes in application order
+        writes.extend(reversed(grouped.get(cid, ())))
+    seeds: dict[str, Row] = {}
+    if seed_keys:
+        pairs_json = json.dumps(sorted(seed_keys.items()))
+        for ch, _, type_, blob in conn.execute(q.SELECT_BLOB_KEYS, (thread_id, ns, pairs_json)):
+            seeds[ch] = (type_, blob)
+    return writes, seeds
+
+
+# -- maintenance -------------------------------------------------------------------------------
+
+
+def _delete_thread(conn: sqlite3.Connection, thread_id: str) -> int:
+    (count,) = conn.execute(q.SELECT_CHECKPOINT_COUNT, (thread_id,)).fetchone()
+    for statement in (
+        q.DELETE_CHECKPOINTS_OF_THREAD,
+        q.DELETE_WRITES_OF_THREAD,
+        q.DELETE_BLOBS_OF_THREAD,
+        q.DELETE_THREAD_ROW,
+    ):
+        conn.execute(statement, (thread_id,))
+    return int(count)
+
+
+def delete_thread(conn: sqlite3.Connection, thread_id: str) -> None:
+    """Delete everything of one thread, then give the space back."""
+    transaction(conn, q.BEGIN_IMMEDIATE, _delete_thread, thread_id)
+    _vacuum(conn)
+
+
+def _collect(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> None:
+    for thread_id, ns in keys:
+        conn.execute(q.DELETE_UNREFERENCED_BLOBS, {"thread_id": thread_id, "checkpoint_ns": ns})
+
+
+def delete_for_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
+    """Delete the checkpoints of the given runs with their writes; collect unused values."""
+    transaction(conn, q.BEGIN_IMMEDIATE, _delete_for_runs, run_ids)
+    _vacuum(conn)
+
+
+def _delete_for_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
+    deleted = conn.execute(q.DELETE_CHECKPOINTS_OF_RUNS, (json.dumps(list(run_ids)),)).fetchall()
+    by_ns: dict[tuple[str, str], list[str]] = {}
+    for thread_id, ns, checkpoint_id in deleted:
+        by_ns.setdefault((thread_id, ns), []).append(checkpoint_id)
+    for (thread_id, ns), ids in by_ns.items():
+        conn.execute(q.DELETE_WRITES_BY_IDS, (thread_id, ns, json.dumps(ids)))
+    _collect(conn, by_ns)
+
+
+def copy_thread(conn: sqlite3.Connection, source: str, target: str, now: float) -> None:
+    """Copy every row of ``source`` to the empty thread ``target``."""
+    transaction(conn, q.BEGIN_IMMEDIATE, _copy_thread, source, target, now)
+
+
+def _copy_thread(conn: sqlite3.Connection, source: str, target: str, now: float) -> None:
+    if conn.execute(q.SELECT_THREAD_EXISTS, (target,)).fetchone() is not None:
+        raise InvalidArgumentError(f"copy_thread: target thread {target!r} already has checkpoints")
+    if conn.execute(q.SELECT_THREAD_EXISTS, (source,)).fetchone() is None:
+        return
+    names = {"source": source, "target": target}
+    conn.execute(q.COPY_BLOBS, names)
+    conn.execute(q.COPY_CHECKPOINTS, names)
+    conn.execute(q.COPY_WRITES, names)
+    conn.execute(q.TOUCH_THREAD, (target, now))
+
+
+def _delta_ancestors(
+    shapes: dict[str, tuple[str | None, dict[str, str], Any]],
+    head: str,
+    blob_keys: set[tuple[str, str]],
+) -> set[str]:
+    """Ancestors a kept head needs to rebuild its delta channels (as in ``InMemorySaver``)."""
+    counters = shapes[head][2]
+    open_channels = set(json.loads(counters)) if counters else set()
+    keep: set[str] = set()
+    cursor = shapes[head][0]
+    while open_channels and cursor is not None and cursor in shapes:
+        keep.add(cursor)
+        parent, versions, _ = shapes[cursor]
+        for ch in list(open_channels):
+            version = versions.get(ch)
+            if version is not None and (ch, version) in blob_keys:
+                open_channels.discard(ch)
+        cursor = parent
+    return keep
+
+
+def _keep_newest(conn: sqlite3.Connection, thread_id: str, count: int) -> int:
+    """Keep each namespace's newest ``count`` checkpoints (and their delta ancestors)."""
+    dropped = 0
+    namespaces = [ns for (ns,) in conn.execute(q.SELECT_NAMESPACES_OF_THREAD, (thread_id,))]
+    for ns in namespaces:
+        rows = conn.execute(q.SELECT_CHECKPOINT_SHAPES, (thread_id, ns)).fetchall()
+        if len(rows) <= count:
+            continue
+        shapes = {
+            cid: (parent, json.loads(versions), delta) for cid, parent, versions, delta in rows
+        }
+        heads = [row[0] for row in rows[:count]]
+        keep = set(heads)
+        if any(shapes[h][2] for h in heads):
+            blob_keys = {
+                (ch, v) for ch, v in conn.execute(q.SELECT_BLOB_KEYS_OF_NS, (thread_id, ns))
+            }
+            for head in heads:
+                keep |= _delta_ancestors(shapes, head, blob_keys)
+        doomed = json.dumps([cid for cid in shapes if cid not in keep])
+        conn.execute(q.DELETE_WRITES_BY_IDS, (thread_id, ns, doomed))
+        dropped += conn.execute(q.DELETE_CHECKPOINTS_BY_IDS, (thread_id, ns, doomed)).rowcount
+        _collect(conn, [(thread_id, ns)])
+    return dropped
+
+
+def prune(conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
+    """``keep_latest`` or ``delete`` for each thread (one transaction), then vacuum."""
+    transaction(conn, q.BEGIN_IMMEDIATE, _prune, thread_ids, strategy)
+    _vacuum(conn)
+
+
+def _prune(conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
+    for thread_id in thread_ids:
+        if strategy == "delete":
+            _delete_thread(conn, thread_id)
+        else:
+            _keep_newest(conn, thread_id, 1)
+
+
+def sweep(conn: sqlite3.Connection, cutoff: float | None, keep_last: int | None) -> tuple[int, int]:
+    """Apply a retention policy; return ``(threads deleted, checkpoints deleted)``."""
+    result = transaction(conn, q.BEGIN_IMMEDIATE, _sweep, cutoff, keep_last)
+    _vacuum(conn)
+    return result
+
+
+def _sweep(
+    conn: sqlite3.Connection, cutoff: float | None, keep_last: int | None
+) -> tuple[int, int]:
+    threads = checkpoints = 0
+    if cutoff is not None:
+        for (thread_id,) in conn.execute(q.SELECT_IDLE_THREADS, (cutoff,)).fetchall():
+            checkpoints += _delete_thread(conn, thread_id)
+            threads += 1
+    if keep_last is not None:
+        crowded = conn.execute(q.SELECT_CROWDED_NAMESPACES, (keep_last,)).fetchall()
+        for thread_id in sorted({row[0] for row in crowded}):
+            checkpoints += _keep_newest(conn, thread_id, keep_last)
+    return threads, checkpoints

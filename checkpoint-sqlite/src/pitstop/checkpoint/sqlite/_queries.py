@@ -1,0 +1,359 @@
+"""Every SQL statement of the SQLite checkpoint savers, and the schema migrations.
+
+``MIGRATIONS`` is append-only: its position is the schema version recorded in
+``pitstop_checkpoint_migrations``. Never edit or reorder an entry; add a new one. User input never
+becomes SQL text: ids, namespaces, metadata keys (as JSON paths) and values are bound parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BEGIN_IMMEDIATE",
+    "BEGIN_READ",
+    "BUSY_TIMEOUT",
+    "COPY_BLOBS",
+    "COPY_CHECKPOINTS",
+    "COPY_WRITES",
+    "DELETE_BLOBS_OF_THREAD",
+    "DELETE_CHECKPOINTS_BY_IDS",
+    "DELETE_CHECKPOINTS_OF_RUNS",
+    "DELETE_CHECKPOINTS_OF_THREAD",
+    "DELETE_THREAD_ROW",
+    "DELETE_UNREFERENCED_BLOBS",
+    "DELETE_WRITES_BY_IDS",
+    "DELETE_WRITES_OF_THREAD",
+    "INSERT_MIGRATION",
+    "INSERT_WRITE_IGNORE",
+    "INSERT_WRITE_REPLACE",
+    "LIST_ORDER",
+    "LIST_SELECT",
+    "LIST_WHERE_AFTER",
+    "LIST_WHERE_AFTER_IN_NS",
+    "LIST_WHERE_BEFORE",
+    "LIST_WHERE_FILTER",
+    "LIST_WHERE_ID",
+    "LIST_WHERE_NS",
+    "LIST_WHERE_THREAD",
+    "MIGRATIONS",
+    "MIGRATIONS_TABLE",
+    "PRAGMAS",
+    "SELECT_BLOB_KEYS",
+    "SELECT_BLOB_KEYS_OF_NS",
+    "SELECT_BLOBS_FOR_ROWIDS",
+    "SELECT_CHAIN",
+    "SELECT_CHECKPOINT_COUNT",
+    "SELECT_CHECKPOINT_SHAPES",
+    "SELECT_CROWDED_NAMESPACES",
+    "SELECT_IDLE_THREADS",
+    "SELECT_LATEST_ID",
+    "SELECT_MIGRATION_VERSION",
+    "SELECT_NAMESPACES_OF_THREAD",
+    "SELECT_PARENT_ID",
+    "SELECT_THREAD_EXISTS",
+    "SELECT_WRITES_FOR_ROWIDS",
+    "SELECT_WRITES_OF_CHECKPOINTS",
+    "TOUCH_THREAD",
+    "UPSERT_BLOB",
+    "UPSERT_CHECKPOINT",
+    "VACUUM",
+    "WAL_CHECKPOINT",
+]
+
+PRAGMAS: Final = (
+    # Must run before the first table exists to take effect; a no-op on an existing file.
+    "PRAGMA auto_vacuum = INCREMENTAL",
+    "PRAGMA journal_mode = WAL",
+    # WAL + NORMAL: a killed process loses nothing committed; only an OS crash may lose the
+    # last transactions (never corrupting the file).
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = OFF",
+)
+"""Per-connection settings, applied by ``setup()`` (``busy_timeout`` is set separately)."""
+
+BEGIN_IMMEDIATE: Final = "BEGIN IMMEDIATE"
+"""Write transactions take the write lock up front, so they wait (busy_timeout) instead of
+failing half-way with SQLITE_BUSY when another connection commits first."""
+
+BEGIN_READ: Final = "BEGIN DEFERRED"
+"""Read transactions: one consistent snapshot for the checkpoint page, its values and writes."""
+
+VACUUM: Final = "PRAGMA incremental_vacuum"
+"""Give freed pages back to the file system (the file was created with auto_vacuum=INCREMENTAL)."""
+
+WAL_CHECKPOINT: Final = "PRAGMA wal_checkpoint(PASSIVE)"
+
+BUSY_TIMEOUT: Final = "PRAGMA busy_timeout = {milliseconds:d}"
+"""PRAGMA takes no bound parameters: the only value formatted in is an ``int``."""
+
+SELECT_LATEST_ID: Final = """
+SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?
+ORDER BY checkpoint_id DESC LIMIT 1"""
+
+SELECT_PARENT_ID: Final = """
+SELECT parent_checkpoint_id FROM checkpoints
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"""
+
+SELECT_BLOB_KEYS_OF_NS: Final = (
+    "SELECT channel, version FROM blobs WHERE thread_id = ? AND checkpoint_ns = ?"
+)
+
+MIGRATIONS_TABLE: Final = """
+CREATE TABLE IF NOT EXISTS pitstop_checkpoint_migrations (
+    v INTEGER PRIMARY KEY,
+    applied_at REAL NOT NULL
+)"""
+
+SELECT_MIGRATION_VERSION: Final = "SELECT max(v) FROM pitstop_checkpoint_migrations"
+
+INSERT_MIGRATION: Final = "INSERT INTO pitstop_checkpoint_migrations (v, applied_at) VALUES (?, ?)"
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # v0: checkpoints without their channel values. `checkpoint` is the serialized checkpoint
+    # (type tag in `type`, stored verbatim); `channel_versions` is {channel: str(version)} as
+    # JSON, used to find each value in `blobs` and to tell which values are still referenced;
+    # `metadata` is JSON text (what filters read), with `metadata_type`/`metadata_blob` holding
+    # the serialized metadata only when JSON cannot represent it exactly.
+    """
+    CREATE TABLE checkpoints (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        checkpoint_id TEXT NOT NULL,
+        parent_checkpoint_id TEXT,
+        type TEXT NOT NULL,
+        checkpoint BLOB NOT NULL,
+        channel_versions TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        metadata_type TEXT,
+        metadata_blob BLOB,
+        run_id TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+    )""",
+    # v1: one value per (thread, namespace, channel, version), written only for new versions.
+    """
+    CREATE TABLE blobs (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        channel TEXT NOT NULL,
+        version TEXT NOT NULL,
+        type TEXT NOT NULL,
+        blob BLOB,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+    )""",
+    # v2: pending writes of the task that ran from a checkpoint.
+    """
+    CREATE TABLE writes (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value BLOB,
+        task_path TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    )""",
+    # v3: when each thread was last written (put / put_writes), for RetentionPolicy.max_idle.
+    """
+    CREATE TABLE threads (
+        thread_id TEXT PRIMARY KEY,
+        touched_at REAL NOT NULL
+    )""",
+    # v4: delete_for_runs looks checkpoints up by run.
+    "CREATE INDEX checkpoints_run_id ON checkpoints (run_id) WHERE run_id IS NOT NULL",
+)
+
+# -- writes ------------------------------------------------------------------------------------
+
+UPSERT_CHECKPOINT: Final = """
+INSERT OR REPLACE INTO checkpoints (
+    thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+    channel_versions, metadata, metadata_type, metadata_blob, run_id, created_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+UPSERT_BLOB: Final = """
+INSERT OR REPLACE INTO blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+VALUES (?, ?, ?, ?, ?, ?)"""
+
+TOUCH_THREAD: Final = """
+INSERT INTO threads (thread_id, touched_at) VALUES (?, ?)
+ON CONFLICT (thread_id) DO UPDATE SET touched_at = excluded.touched_at"""
+
+_WRITE_COLUMNS: Final = (
+    "(thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path)"
+)
+
+INSERT_WRITE_IGNORE: Final = (
+    f"INSERT OR IGNORE INTO writes {_WRITE_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+"""Regular writes: re-running a step never duplicates them, and the first value wins."""
+
+INSERT_WRITE_REPLACE: Final = (
+    f"INSERT OR REPLACE INTO writes {_WRITE_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+"""Special channels (error, interrupt, resume, scheduled): the latest state of the task wins."""
+
+# -- reads -------------------------------------------------------------------------------------
+
+LIST_SELECT: Final = """
+SELECT rowid, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+       metadata, metadata_type, metadata_blob
+FROM checkpoints
+WHERE 1"""
+"""A page of checkpoints: ``LIST_SELECT``, then some ``LIST_WHERE_*`` conditions, then
+``LIST_ORDER``. Only these constant pieces are ever joined; every value is a bound parameter."""
+
+LIST_WHERE_THREAD: Final = " AND thread_id = :thread_id"
+LIST_WHERE_NS: Final = " AND checkpoint_ns = :checkpoint_ns"
+LIST_WHERE_ID: Final = " AND checkpoint_id = :checkpoint_id"
+LIST_WHERE_BEFORE: Final = " AND checkpoint_id < :before"
+LIST_WHERE_AFTER_IN_NS: Final = " AND checkpoint_id < :after_id"
+"""Keyset pagination inside one (thread, namespace): the id alone is unique."""
+LIST_WHERE_AFTER: Final = (
+    " AND (checkpoint_id, thread_id, checkpoint_ns) < (:after_id, :after_thread, :after_ns)"
+)
+"""Keyset pagination across threads or namespaces, which may share checkpoint ids."""
+LIST_WHERE_FILTER: Final = """
+  AND NOT EXISTS (
+    SELECT 1 FROM json_each(:filter) AS f
+    WHERE NOT (
+        CASE json_extract(f.value, '$[1]')
+            WHEN 'null' THEN
+                coalesce(json_type(metadata, json_extract(f.value, '$[0]')), 'null') = 'null'
+            WHEN 'true' THEN json_type(metadata, json_extract(f.value, '$[0]')) = 'true'
+            WHEN 'false' THEN json_type(metadata, json_extract(f.value, '$[0]')) = 'false'
+            WHEN 'number' THEN
+                json_type(metadata, json_extract(f.value, '$[0]')) IN ('integer', 'real')
+                AND json_extract(metadata, json_extract(f.value, '$[0]'))
+                    = json_extract(f.value, '$[2]')
+            WHEN 'text' THEN
+                json_type(metadata, json_extract(f.value, '$[0]')) = 'text'
+                AND json_extract(metadata, json_extract(f.value, '$[0]'))
+                    = json_extract(f.value, '$[2]')
+            ELSE 1
+        END))"""
+"""The metadata filter, compiled to a JSON array of ``[json_path, kind, value]`` (keys become
+quoted JSON paths, bound as a parameter): a row must satisfy all of them. What SQL cannot decide
+exactly (objects, arrays, unusual keys) is left to the exact check in Python."""
+LIST_ORDER: Final = "\nORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT :limit"
+
+SELECT_BLOBS_FOR_ROWIDS: Final = """
+SELECT c.rowid, b.channel, b.type, b.blob
+FROM checkpoints AS c, json_each(c.channel_versions) AS v
+JOIN blobs AS b
+  ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+ AND b.channel = v.key AND b.version = v.value
+WHERE c.rowid IN (SELECT value FROM json_each(?))"""
+"""The channel values of a page of checkpoints (given as a JSON array of rowids)."""
+
+SELECT_WRITES_FOR_ROWIDS: Final = """
+SELECT c.rowid, w.task_id, w.channel, w.type, w.value
+FROM checkpoints AS c
+JOIN writes AS w
+  ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
+ AND w.checkpoint_id = c.checkpoint_id
+WHERE c.rowid IN (SELECT value FROM json_each(?))
+ORDER BY c.rowid, w.task_path, w.task_id, w.idx"""
+"""The pending writes of a page of checkpoints, in the order the runtime applies them."""
+
+SELECT_CHAIN: Final = """
+WITH RECURSIVE chain (checkpoint_id, parent_checkpoint_id, channel_versions, depth) AS (
+    SELECT checkpoint_id, parent_checkpoint_id, channel_versions, 0
+    FROM checkpoints
+    WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+      AND checkpoint_id = :checkpoint_id
+    UNION ALL
+    SELECT c.checkpoint_id, c.parent_checkpoint_id, c.channel_versions, chain.depth + 1
+    FROM chain JOIN checkpoints AS c
+      ON c.thread_id = :thread_id AND c.checkpoint_ns = :checkpoint_ns
+     AND c.checkpoint_id = chain.parent_checkpoint_id
+    WHERE chain.depth < :limit
+)
+SELECT checkpoint_id, parent_checkpoint_id, channel_versions FROM chain ORDER BY depth"""
+"""Up to ``:limit + 1`` checkpoints along the parent chain, starting at ``:checkpoint_id``."""
+
+SELECT_WRITES_OF_CHECKPOINTS: Final = """
+SELECT checkpoint_id, task_id, channel, type, value
+FROM writes
+WHERE thread_id = ? AND checkpoint_ns = ?
+  AND checkpoint_id IN (SELECT value FROM json_each(?))
+  AND channel IN (SELECT value FROM json_each(?))
+ORDER BY checkpoint_id DESC, task_path DESC, task_id DESC, idx DESC"""
+"""Writes of some checkpoints to some channels, newest first (the delta-history walk)."""
+
+SELECT_BLOB_KEYS: Final = """
+SELECT channel, version, type, blob FROM blobs
+WHERE thread_id = ? AND checkpoint_ns = ?
+  AND (channel, version) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                             FROM json_each(?))"""
+"""Values at given ``[channel, version]`` pairs of one namespace."""
+
+SELECT_CHECKPOINT_SHAPES: Final = """
+SELECT checkpoint_id, parent_checkpoint_id, channel_versions,
+       json_extract(metadata, '$.counters_since_delta_snapshot')
+FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?
+ORDER BY checkpoint_id DESC"""
+"""What retention needs of each checkpoint of a namespace: ids, parent, versions, delta channels."""
+
+SELECT_NAMESPACES_OF_THREAD: Final = (
+    "SELECT DISTINCT checkpoint_ns FROM checkpoints WHERE thread_id = ? ORDER BY checkpoint_ns"
+)
+
+SELECT_CROWDED_NAMESPACES: Final = """
+SELECT thread_id, checkpoint_ns FROM checkpoints
+GROUP BY thread_id, checkpoint_ns HAVING count(*) > ?
+ORDER BY thread_id, checkpoint_ns"""
+
+SELECT_IDLE_THREADS: Final = "SELECT thread_id FROM threads WHERE touched_at < ? ORDER BY thread_id"
+
+SELECT_CHECKPOINT_COUNT: Final = "SELECT count(*) FROM checkpoints WHERE thread_id = ?"
+
+SELECT_THREAD_EXISTS: Final = "SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1"
+
+# -- maintenance -------------------------------------------------------------------------------
+
+DELETE_CHECKPOINTS_OF_THREAD: Final = "DELETE FROM checkpoints WHERE thread_id = ?"
+DELETE_WRITES_OF_THREAD: Final = "DELETE FROM writes WHERE thread_id = ?"
+DELETE_BLOBS_OF_THREAD: Final = "DELETE FROM blobs WHERE thread_id = ?"
+DELETE_THREAD_ROW: Final = "DELETE FROM threads WHERE thread_id = ?"
+
+DELETE_CHECKPOINTS_BY_IDS: Final = """
+DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?
+AND checkpoint_id IN (SELECT value FROM json_each(?))"""
+
+DELETE_WRITES_BY_IDS: Final = """
+DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ?
+AND checkpoint_id IN (SELECT value FROM json_each(?))"""
+
+DELETE_CHECKPOINTS_OF_RUNS: Final = """
+DELETE FROM checkpoints WHERE run_id IN (SELECT value FROM json_each(?))
+RETURNING thread_id, checkpoint_ns, checkpoint_id"""
+
+DELETE_UNREFERENCED_BLOBS: Final = """
+DELETE FROM blobs
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND (channel, version) NOT IN (
+      SELECT v.key, v.value FROM checkpoints AS c, json_each(c.channel_versions) AS v
+      WHERE c.thread_id = :thread_id AND c.checkpoint_ns = :checkpoint_ns)"""
+"""Garbage-collect the values of one namespace that no remaining checkpoint references."""
+
+COPY_CHECKPOINTS: Final = """
+INSERT INTO checkpoints (
+    thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+    channel_versions, metadata, metadata_type, metadata_blob, run_id, created_at)
+SELECT :target, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+       channel_versions, metadata, metadata_type, metadata_blob, run_id, created_at
+FROM checkpoints WHERE thread_id = :source"""
+
+COPY_BLOBS: Final = """
+INSERT INTO blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+SELECT :target, checkpoint_ns, channel, version, type, blob FROM blobs WHERE thread_id = :source"""
+
+COPY_WRITES: Final = """
+INSERT INTO writes (
+    thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path)
+SELECT :target, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path
+FROM writes WHERE thread_id = :source"""

@@ -1,0 +1,275 @@
+"""The SQLite checkpoint saver: ``AsyncSqliteSaver`` (aiosqlite) and, generated, ``SqliteSaver``.
+
+``_saver_async.py`` is the source; ``_saver.py`` is its sync twin (``make generate``).
+"""
+
+from __future__ import annotations
+
+import asyncio  # ASYNC
+import builtins
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from pitstop.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    InvalidArgumentError,
+    RetentionPolicy,
+    RunnableConfig,
+    SweepResult,
+)
+from pitstop.checkpoint.serde.base import SerializerProtocol
+from pitstop.checkpoint.sqlite import _ops
+from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
+from pitstop.checkpoint.sqlite._compat import AsyncSqliteBridge
+
+__all__ = ["AsyncSqliteSaver"]
+
+T = TypeVar("T")
+
+
+class AsyncSqliteSaver(AsyncSqliteBridge, BaseSqliteSaver):
+    """A checkpoint saver storing everything in one SQLite file (or ``":memory:"``).
+
+    Channel values are stored once per (thread, namespace, channel, version), so a value that
+    did not change is never written again; each ``put`` is one transaction. Several threads and
+    processes can share the file: writes take the lock up front (``BEGIN IMMEDIATE``), wait up
+    to ``busy_timeout`` and retry a bounded number of times. ``list()`` reads a page, releases
+    the connection, then yields. The schema is created (or migrated) on first use.
+
+    Args:
+        conn: the connection to use. The caller keeps ownership: the saver never closes it.
+            (``from_conn_string`` opens and closes its own.)
+        serde: serializer for checkpoints, values and writes (default: secure msgpack).
+        retention: the policy :meth:`sweep` applies when called without one.
+        busy_timeout: seconds a statement waits for another connection's lock.
+        clock: seconds since the epoch (injectable for retention tests).
+    """
+
+    conn: aiosqlite.Connection
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        *,
+        serde: SerializerProtocol | None = None,
+        retention: RetentionPolicy | None = None,
+        busy_timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(serde=serde, retention=retention, busy_timeout=busy_timeout, clock=clock)
+        self.conn = conn
+        self._lock = threading.Lock()
+        if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSqliteBridge)
+            try:
+                self.loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.loop = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        retention: RetentionPolicy | None = None,
+        busy_timeout: float = 30.0,
+    ) -> AsyncIterator[AsyncSqliteSaver]:
+        """Open a saver on a file path (or ``":memory:"``); the connection closes on exit."""
+        conn = await aiosqlite.connect(conn_string, check_same_thread=False, isolation_level=None)
+        try:
+            saver = cls(conn, serde=serde, retention=retention, busy_timeout=busy_timeout)
+            await saver.asetup()
+            yield saver
+        finally:
+            await conn.close()
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sqlite3_connection, *args)``: one transaction, nothing interleaved."""
+        if True:  # ASYNC: one hop to aiosqlite's thread, which owns the sqlite3 connection
+            # aiosqlite has no public "run this on the connection thread"; `_execute` is what
+            # each of its own methods uses. One hop per operation instead of one per statement.
+            result: T = await self.conn._execute(fn, self.conn._conn, *args)  # type: ignore[no-untyped-call]
+        else:
+            with self._lock:
+                result = fn(self.conn, *args)
+        return result
+
+    async def asetup(self) -> None:
+        """Create or migrate the schema (idempotent; also run on first use).
+
+        Raises:
+            MigrationError: the database was written by a newer pitstop-checkpoint-sqlite.
+        """
+        if self.is_setup:
+            return
+        await self._run(_ops.setup, int(self.busy_timeout * 1000), self._clock())
+        self.is_setup = True
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Return the checkpoint ``config`` names, or the latest of its namespace."""
+        await self.asetup()
+        sql, params = self._latest_query(config)
+        found = self._decode_page(await self._run(_ops.read_page, sql, params))
+        return found[0] if found else None
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Yield matching checkpoints, newest first (by checkpoint id).
+
+        ``config`` may restrict the thread, the namespace (``""`` is the root namespace only; a
+        missing key means every namespace) and the checkpoint id. ``filter`` matches metadata
+        exactly like :func:`pitstop.checkpoint.base.metadata_matches`; ``before`` keeps ids
+        strictly smaller than its ``checkpoint_id``; ``limit`` applies after both. Pages of
+        ``PAGE_SIZE`` rows are read one at a time; no lock is held while the caller iterates.
+        """
+        if limit is not None and limit <= 0:
+            return
+        await self.asetup()
+        query = self._list_query(config, filter, before, limit)
+        remaining = limit
+        after: tuple[str, str, str] | None = None
+        while True:
+            wanted = PAGE_SIZE
+            if remaining is not None and query.filter is None:
+                wanted = min(PAGE_SIZE, remaining)
+            sql = query.sql if after is None else query.sql_after
+            page = await self._run(_ops.read_page, sql, query.page_params(after, wanted))
+            for item in self._decode_page(page, query.filter):
+                if item is None:
+                    continue
+                yield item
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+            rows = page[0]
+            if len(rows) < wanted:
+                return
+            after = (rows[-1][3], rows[-1][1], rows[-1][2])
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Walk the parent chain once for all channels (see the base class).
+
+        Without a ``checkpoint_id`` in ``config`` the latest checkpoint of the namespace is used.
+        """
+        if not channels:
+            return {}
+        await self.asetup()
+        thread_id, ns, checkpoint_id = self._parse_config(config)
+        raw = await self._run(
+            _ops.delta_history, thread_id, ns, checkpoint_id, builtins.list(channels)
+        )
+        return self._decode_history(thread_id, ns, channels, raw)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and the values of the channels in ``new_versions``."""
+        await self.asetup()
+        row, blob_rows, touch, result = self._put_rows(config, checkpoint, metadata, new_versions)
+        await self._run(_ops.put, row, blob_rows, touch)
+        return result
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes against the checkpoint ``config`` names.
+
+        Regular writes keep the first value stored at each ``(task_id, idx)``; special channels
+        (error, interrupt, resume, scheduled) always replace the earlier value.
+        """
+        keep_first, replace, touch = self._write_rows_of(config, writes, task_id, task_path)
+        if not writes:
+            return
+        await self.asetup()
+        await self._run(_ops.put_writes, keep_first, replace, touch)
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and value of a thread, in every namespace."""
+        await self.asetup()
+        await self._run(_ops.delete_thread, str(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete every checkpoint whose metadata ``run_id`` is listed, with its writes.
+
+        Values still referenced by a surviving checkpoint are kept.
+        """
+        wanted = [str(r) for r in run_ids]
+        if not wanted:
+            return
+        await self.asetup()
+        await self._run(_ops.delete_for_runs, wanted)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's whole history to ``target_thread_id``.
+
+        Checkpoint ids, parents, metadata, values and pending writes are preserved; the source is
+        unchanged. Copying from an unknown thread does nothing. The target must have no
+        checkpoints: merging two histories is refused with :class:`InvalidArgumentError`.
+        """
+        source, target = str(source_thread_id), str(target_thread_id)
+        if source == target:
+            raise InvalidArgumentError("copy_thread: source and target thread are the same")
+        await self.asetup()
+        await self._run(_ops.copy_thread, source, target, self._clock())
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Drop old checkpoints of the listed threads, then give the space back to the file.
+
+        ``keep_latest`` keeps, per namespace, the newest checkpoint with its pending writes, plus
+        the ancestors its delta channels need; ``delete`` removes the threads entirely. A value
+        a kept checkpoint still references is never deleted. Unknown threads are ignored.
+        """
+        self._check_prune_strategy(strategy)
+        wanted = [str(t) for t in thread_ids]
+        if not wanted:
+            return
+        await self.asetup()
+        await self._run(_ops.prune, wanted, strategy)
+
+    async def asweep(self, policy: RetentionPolicy | None = None) -> SweepResult:
+        """Apply a retention policy once (default: the saver's ``retention``).
+
+        Threads not written (``put``/``put_writes``) for longer than ``max_idle`` are deleted;
+        the others keep their newest ``keep_last`` checkpoints per namespace (plus what their
+        delta channels need). Call it from a scheduler, a cron job or a background task.
+        """
+        chosen = self._policy(policy)
+        await self.asetup()
+        cutoff = None
+        if chosen.max_idle is not None:
+            cutoff = self._clock() - chosen.max_idle.total_seconds()
+        threads, checkpoints = await self._run(_ops.sweep, cutoff, chosen.keep_last)
+        return SweepResult(threads_deleted=threads, checkpoints_deleted=checkpoints)

@@ -1,0 +1,722 @@
+"""Everything of the SQLite store that does not block: planning, SQL composition, decoding.
+
+Both flavours (``AsyncSqliteStore`` in ``_store_async.py`` and its generated twin
+``SqliteStore``) inherit :class:`BaseSqliteStore`; a method of theirs reads as build (here) ->
+driver calls -> decode (here). :class:`SyncSide` and :class:`AsyncSide` add what really differs
+between the flavours: the other flavour's entry points and the TTL sweeper (a thread or a task).
+
+Filter strategy: every condition that SQLite can decide exactly (strings, booleans, null,
+unorderable operands) becomes a ``json_each`` condition with the key and operand bound as
+parameters, and paging is then done by SQL (``LIMIT``/``OFFSET``). Numbers, nested objects and
+lists are decided in Python by the shared :func:`matches_filter` (numbers are also narrowed in
+SQL by a widened range); such a search reads the ordered candidates in chunks until the page is
+full, so a page is never short because of filtering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import json
+import logging
+import math
+import sys
+import threading
+import weakref
+from abc import abstractmethod
+from array import array
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from pitstop.checkpoint.errors import (
+    CorruptRecordError,
+    InvalidArgumentError,
+    MigrationError,
+    SerializationError,
+)
+from pitstop.store.base import (
+    BaseStore,
+    EmbeddingsAdapter,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    cosine_similarity,
+    ensure_embeddings,
+    expires_at,
+    extract_texts,
+    normalize_ops,
+    rank_page,
+    tokenize_fields,
+    validate_ttl,
+)
+from pitstop.store.sqlite import _queries as q
+
+__all__ = [
+    "AsyncSide",
+    "BaseSqliteStore",
+    "NeedsWrite",
+    "Plan",
+    "Row",
+    "SearchQuery",
+    "SyncSide",
+]
+
+logger = logging.getLogger("pitstop.store.sqlite")
+
+_T = TypeVar("_T")
+_Key = tuple[tuple[str, ...], str]
+
+FETCH_CHUNK = 256
+"""Rows read at a time when a filter is decided in Python."""
+DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
+WAL_ATTEMPTS = 200
+WAL_RETRY_SECONDS = 0.05
+"""Switching a database to WAL is retried for up to 10 s."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_BOUND_NUMBER = 2.0**63
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_us(us: int) -> datetime:
+    """The UTC datetime of :func:`to_us`'s value (exact)."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- values, rows and vectors ---------------------------------------------------------------------
+
+
+def join_namespace(namespace: tuple[str, ...]) -> str:
+    """The stored form of a namespace (labels never contain ``"."``)."""
+    return ".".join(namespace)
+
+
+def split_namespace(prefix: str) -> tuple[str, ...]:
+    """The namespace of a stored ``prefix``."""
+    return tuple(prefix.split("."))
+
+
+def encode_value(value: Mapping[str, Any], namespace: tuple[str, ...], key: str) -> str:
+    """A value as JSON text; non-JSON values (and NaN/infinity) raise ``SerializationError``."""
+    try:
+        return json.dumps(dict(value), allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(
+            f"the store keeps values as JSON; item {key!r} in namespace {namespace!r}: {exc}"
+        ) from exc
+
+
+def encode_vector(vector: Sequence[float]) -> bytes:
+    """A vector as little-endian float32 bytes."""
+    packed = array("f", vector)
+    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def decode_vector(blob: bytes) -> builtins.list[float]:
+    """The vector of :func:`encode_vector`'s bytes."""
+    packed = array("f")
+    packed.frombytes(blob)
+    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
+        packed.byteswap()
+    return packed.tolist()
+
+
+@dataclass(slots=True)
+class Row:
+    """One item as read from ``pitstop_store``."""
+
+    prefix: str
+    key: str
+    value: dict[str, Any]
+    created_at: int
+    updated_at: int
+    ttl_minutes: float | None
+
+    @classmethod
+    def decode(cls, prefix: str, key: str, raw: Any, created: int, updated: int, ttl: Any) -> Row:
+        """Decode one row; a value that is not a JSON object raises ``CorruptRecordError``."""
+        try:
+            value = json.loads(raw)
+        except (TypeError, ValueError) as exc:
+            raise _corrupt(prefix, key, f"value is not JSON ({exc})") from exc
+        if not isinstance(value, dict):
+            raise _corrupt(prefix, key, f"value is a {type(value).__name__}, not an object")
+        return cls(prefix, key, value, created, updated, None if ttl is None else float(ttl))
+
+    @property
+    def namespace(self) -> tuple[str, ...]:
+        """The item's namespace."""
+        return split_namespace(self.prefix)
+
+    def item(self) -> Item:
+        """As an :class:`Item`."""
+        return Item(
+            value=self.value,
+            key=self.key,
+            namespace=self.namespace,
+            created_at=from_us(self.created_at),
+            updated_at=from_us(self.updated_at),
+        )
+
+    def search_item(self, score: float | None) -> SearchItem:
+        """As a :class:`SearchItem`."""
+        return SearchItem(
+            namespace=self.namespace,
+            key=self.key,
+            value=self.value,
+            created_at=from_us(self.created_at),
+            updated_at=from_us(self.updated_at),
+            score=score,
+        )
+
+
+def _corrupt(prefix: str, key: str, reason: str) -> CorruptRecordError:
+    return CorruptRecordError(
+        f"corrupt store item {key!r} in namespace {split_namespace(prefix)!r}: {reason}"
+    )
+
+
+def decode_rows(rows: Iterable[Sequence[Any]]) -> builtins.list[Row]:
+    """Decode rows of ``SEARCH_ITEMS`` (prefix, key, value, created, updated, ttl)."""
+    return [Row.decode(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def refresh_params(now: datetime, row: Row) -> tuple[int, str, str]:
+    """Parameters of ``REFRESH_TTL`` for a row read at ``now`` (its ttl must be set)."""
+    expiry = expires_at(now, row.ttl_minutes)
+    assert expiry is not None
+    return (to_us(expiry), row.prefix, row.key)
+
+
+# -- SQL composition ------------------------------------------------------------------------------
+
+
+def namespace_under(prefix: tuple[str, ...]) -> tuple[str, builtins.list[Any]]:
+    """The ``NAMESPACE_UNDER`` fragment and its parameters (empty for the root prefix)."""
+    if not prefix:
+        return "", []
+    joined = join_namespace(prefix)
+    return q.NAMESPACE_UNDER, [joined, joined + ".", joined + "/"]
+
+
+def _sql_text(value: str) -> bool:
+    """Whether a string compares the same in SQLite as in Python (no lone surrogates)."""
+    return not any("\ud800" <= ch <= "\udfff" for ch in value)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _widened(value: float) -> tuple[float, float]:
+    """A range around ``value`` that SQLite's decimal parsing of it cannot fall outside."""
+    slack = abs(value) * 1e-9 + 1e-300
+    return value - slack, value + slack
+
+
+def _condition_sql(
+    key: str, operator: str, operand: Any
+) -> tuple[str, builtins.list[Any], bool] | None:
+    """One condition as ``(fragment, params, exact)``; ``None`` when SQL cannot help."""
+    if operator in ("$eq", "$ne"):
+        eq = operator == "$eq"
+        if operand is None:
+            return (q.FILTER_NULL_EQ if eq else q.FILTER_NULL_NE), [key], True
+        if operand is True:
+            return (q.FILTER_TRUE_EQ if eq else q.FILTER_TRUE_NE), [key], True
+        if operand is False:
+            return (q.FILTER_FALSE_EQ if eq else q.FILTER_FALSE_NE), [key], True
+        if isinstance(operand, str) and _sql_text(operand):
+            return (q.FILTER_TEXT_EQ if eq else q.FILTER_TEXT_NE), [key, operand], True
+        if eq and _number(operand) and math.isfinite(operand) and abs(operand) < _MAX_BOUND_NUMBER:
+            lo, hi = _widened(float(operand))
+            return q.FILTER_NUMBER_RANGE, [key, lo, hi], False
+        return None
+    # ordering: two numbers or two strings; anything else never matches
+    if isinstance(operand, str):
+        if not _sql_text(operand):
+            return None
+        return q.FILTER_TEXT_CMP[operator], [key, operand], True
+    if not _number(operand):
+        return q.FILTER_NEVER, [], True
+    if not math.isfinite(operand) or abs(operand) >= _MAX_BOUND_NUMBER:
+        return None
+    lo, hi = _widened(float(operand))
+    if operator in ("$gt", "$gte"):
+        return q.FILTER_NUMBER_RANGE, [key, lo, math.inf], False
+    return q.FILTER_NUMBER_RANGE, [key, -math.inf, hi], False
+
+
+def filter_sql(filter: Mapping[str, Any] | None) -> tuple[str, builtins.list[Any], bool]:
+    """A (validated) filter as SQL fragments, their parameters, and whether SQL is exact.
+
+    The fragments are always a necessary condition; when ``exact`` is False the rows they
+    select must still go through :func:`matches_filter`.
+    """
+    sql: builtins.list[str] = []
+    params: builtins.list[Any] = []
+    exact = True
+    for key, condition in (filter or {}).items():
+        if isinstance(condition, Mapping) and any(
+            isinstance(k, str) and k.startswith("$") for k in condition
+        ):
+            conditions = builtins.list(condition.items())
+        elif isinstance(condition, Mapping | builtins.list | tuple):
+            exact = False  # subset / element-wise match: decided in Python
+            continue
+        else:
+            conditions = [("$eq", condition)]
+        for operator, operand in conditions:
+            compiled = _condition_sql(key, operator, operand)
+            if compiled is None:
+                exact = False
+                continue
+            fragment, values, is_exact = compiled
+            sql.append(fragment)
+            params.extend(values)
+            exact = exact and is_exact
+    return "".join(sql), params, exact
+
+
+@dataclass(slots=True)
+class SearchQuery:
+    """A search's candidate query: live items under the prefix that pass the SQL filter."""
+
+    sql: str
+    params: builtins.list[Any]
+    vectors_sql: str
+    exact: bool
+
+    @classmethod
+    def build(cls, op: SearchOp, now_us: int) -> SearchQuery:
+        """Compose the statements of one search op."""
+        ns_sql, ns_params = namespace_under(op.namespace_prefix)
+        f_sql, f_params, exact = filter_sql(op.filter)
+        where = ns_sql + f_sql
+        return cls(
+            sql=q.SEARCH_ITEMS + where + q.SEARCH_ORDER,
+            params=[now_us, *ns_params, *f_params],
+            vectors_sql=q.SEARCH_VECTORS + where,
+            exact=exact,
+        )
+
+
+def list_namespaces_sql(op: ListNamespacesOp, now_us: int) -> tuple[str, builtins.list[Any]]:
+    """``LIST_PREFIXES``, narrowed by the literal leading labels of a prefix condition."""
+    literal: tuple[str, ...] = ()
+    for condition in op.match_conditions or ():
+        if condition.match_type == "prefix":
+            labels: builtins.list[str] = []
+            for label in condition.path:
+                if label == "*":
+                    break
+                labels.append(label)
+            if len(labels) > len(literal):
+                literal = tuple(labels)
+    ns_sql, ns_params = namespace_under(literal)
+    return q.LIST_PREFIXES + ns_sql, [now_us, *ns_params]
+
+
+def rank(
+    rows: Sequence[Row],
+    vectors: Iterable[Sequence[Any]],
+    query: Sequence[float],
+    op: SearchOp,
+) -> builtins.list[tuple[float | None, Row]]:
+    """One page of a vector search over candidate rows (ordered newest first).
+
+    Cosine similarity per stored vector, max-pooled per item; items without vectors follow.
+    """
+    best: dict[tuple[str, str], float] = {}
+    for prefix, key, blob in vectors:
+        score = cosine_similarity(query, decode_vector(blob))
+        previous = best.get((prefix, key))
+        if previous is None or score > previous:
+            best[(prefix, key)] = score
+    scored = [(best[(r.prefix, r.key)], r) for r in rows if (r.prefix, r.key) in best]
+    unscored = [r for r in rows if (r.prefix, r.key) not in best]
+    return rank_page(scored, unscored, offset=op.offset, limit=op.limit)
+
+
+def pending_migrations(version: int) -> builtins.list[tuple[int, tuple[str, ...]]]:
+    """Migrations after ``version``; a database newer than this code raises ``MigrationError``."""
+    latest = len(q.MIGRATIONS) - 1
+    if version > latest:
+        raise MigrationError(
+            f"the SQLite store's schema is at version {version}, newer than this pitstop "
+            f"understands ({latest}); upgrade pitstop-checkpoint-sqlite to open it"
+        )
+    return [(v, q.MIGRATIONS[v]) for v in range(version + 1, latest + 1)]
+
+
+class NeedsWrite(Exception):
+    """A read-only transaction found items to refresh: run the batch again as a write."""
+
+
+# -- plans ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Plan:
+    """A validated batch and the embedding work it needs (done before any lock is taken)."""
+
+    ops: builtins.list[Op]
+    puts: dict[_Key, PutOp]
+    fields: dict[_Key, builtins.list[tuple[str, str]]] = field(default_factory=dict)
+    texts: builtins.list[str] = field(default_factory=list)
+    queries: builtins.list[str] = field(default_factory=list)
+
+    @property
+    def writes(self) -> bool:
+        """Whether the batch writes for sure (puts); refreshes are found while reading."""
+        return bool(self.puts)
+
+
+@dataclass(slots=True)
+class PutRows:
+    """Parameters of the statements that apply a batch's puts."""
+
+    deletes: builtins.list[tuple[str, str]] = field(default_factory=list)
+    touched: builtins.list[tuple[str, str]] = field(default_factory=list)
+    upserts: builtins.list[tuple[Any, ...]] = field(default_factory=list)
+    vectors: builtins.list[tuple[str, str, str, bytes]] = field(default_factory=list)
+
+
+class BaseSqliteStore(BaseStore):
+    """Configuration and the non-blocking half of every method of the SQLite stores."""
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.index_config: IndexConfig | None = None
+        self.embeddings: EmbeddingsAdapter | None = None
+        self._fields: builtins.list[tuple[str, builtins.list[str]]] = []
+        if index:
+            self.index_config = IndexConfig(**index)
+            dims = index.get("dims")
+            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+                raise InvalidArgumentError(f"index 'dims' must be a positive integer, got {dims!r}")
+            self.embeddings = ensure_embeddings(index.get("embed"))
+            self._fields = tokenize_fields(index.get("fields"))
+        self.ttl_config = TTLConfig(**ttl) if ttl else None
+        if ttl:
+            validate_ttl(ttl.get("default_ttl"))
+        self._clock = clock or _utcnow
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+    def _plan(self, ops: Iterable[Op]) -> Plan:
+        normalized = normalize_ops(ops)
+        puts: dict[_Key, PutOp] = {}
+        for op in normalized:
+            if isinstance(op, PutOp):
+                puts.pop((op.namespace, op.key), None)  # last write wins, in its position
+                puts[(op.namespace, op.key)] = op
+        plan = Plan(normalized, puts)
+        if self.embeddings is None:
+            return plan
+        plan.queries = builtins.list(
+            dict.fromkeys(op.query for op in normalized if isinstance(op, SearchOp) and op.query)
+        )
+        texts: dict[str, None] = {}
+        for key, op in puts.items():
+            if op.value is None or op.index is False:
+                continue
+            paths = self._fields if op.index is None else tokenize_fields(op.index)
+            pairs = extract_texts(op.value, paths)
+            plan.fields[key] = pairs
+            texts.update(dict.fromkeys(text for _, text in pairs))
+        plan.texts = builtins.list(texts)
+        return plan
+
+    def _vectors_by_text(
+        self,
+        plan: Plan,
+        queries: Mapping[str, Sequence[float]],
+        documents: Sequence[Sequence[float]],
+    ) -> dict[str, Sequence[float]]:
+        """Check the embedder's output and map each embedded text to its vector."""
+        if self.index_config is not None:
+            dims = self.index_config["dims"]
+            for vector in [*queries.values(), *documents]:
+                if len(vector) != dims:
+                    raise InvalidArgumentError(
+                        f"the embedder returned a vector of {len(vector)} dimensions, "
+                        f"the index is configured for {dims}"
+                    )
+        if len(documents) != len(plan.texts):
+            raise InvalidArgumentError(
+                f"the embedder returned {len(documents)} vectors for {len(plan.texts)} texts"
+            )
+        return dict(zip(plan.texts, documents, strict=True))
+
+    def _put_rows(
+        self, plan: Plan, now: datetime, seq: int, vectors: Mapping[str, Sequence[float]]
+    ) -> PutRows:
+        rows = PutRows()
+        now_us = to_us(now)
+        for (namespace, key), op in plan.puts.items():
+            prefix = join_namespace(namespace)
+            rows.touched.append((prefix, key))
+            if op.value is None:
+                rows.deletes.append((prefix, key))
+                continue
+            seq += 1
+            expiry = expires_at(now, op.ttl)
+            rows.upserts.append(
+                (
+                    prefix,
+                    key,
+                    encode_value(op.value, namespace, key),
+                    now_us,
+                    now_us,
+                    seq,
+                    None if expiry is None else to_us(expiry),
+                    op.ttl,
+                )
+            )
+            for name, text in plan.fields.get((namespace, key), ()):
+                rows.vectors.append((prefix, key, name, encode_vector(vectors[text])))
+        return rows
+
+    @staticmethod
+    def _item(rows: Sequence[Sequence[Any]], op: GetOp) -> Row | None:
+        if not rows:
+            return None
+        raw, created, updated, ttl = rows[0]
+        return Row.decode(join_namespace(op.namespace), op.key, raw, created, updated, ttl)
+
+
+# -- the other flavour's entry points, and the TTL sweepers -------------------------------------
+
+
+def _sweep_interval_seconds(ttl_config: TTLConfig | None, minutes: float | None) -> float:
+    interval = minutes
+    if interval is None and ttl_config:
+        interval = ttl_config.get("sweep_interval_minutes")
+    if interval is None:
+        interval = DEFAULT_SWEEP_INTERVAL_MINUTES
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise InvalidArgumentError(f"sweep interval must be positive, got {interval!r}")
+    return float(interval) * 60.0
+
+
+class SyncSide(BaseSqliteStore):
+    """``SqliteStore``'s async entry points (run in a worker thread) and sweeper thread."""
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(index=index, ttl=ttl, clock=clock)
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_done: concurrent.futures.Future[None] | None = None
+        self._sweeper_stop = threading.Event()
+        self._sweeper_lock = threading.Lock()
+
+    @abstractmethod
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+
+    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
+        """Run ops in one batch, in a worker thread (the connection is shared, under a lock)."""
+        return await asyncio.to_thread(self.batch, builtins.list(ops))
+
+    async def asweep_ttl(self) -> int:
+        """Delete every expired item now, in a worker thread; return how many were deleted."""
+        return await asyncio.to_thread(self.sweep_ttl)
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Start a daemon thread that calls :meth:`sweep_ttl` periodically.
+
+        The interval defaults to ``ttl_config["sweep_interval_minutes"]``, else 5 minutes. The
+        returned future completes when the sweeper stops. Starting twice returns the same one.
+        """
+        interval = _sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
+        with self._sweeper_lock:
+            if self._sweeper is not None and self._sweeper.is_alive():
+                assert self._sweeper_done is not None
+                return self._sweeper_done
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._sweeper_stop = threading.Event()
+            self._sweeper_done = done
+            self._sweeper = threading.Thread(
+                target=_sweep_thread,
+                args=(weakref.ref(self), self._sweeper_stop, interval, done),
+                name="pitstop-sqlite-store-ttl-sweeper",
+                daemon=True,
+            )
+            self._sweeper.start()
+            return done
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; return whether it stopped within ``timeout`` seconds."""
+        with self._sweeper_lock:
+            thread = self._sweeper
+            self._sweeper_stop.set()
+        if thread is None:
+            return True
+        thread.join(timeout)
+        stopped = not thread.is_alive()
+        if stopped:
+            with self._sweeper_lock:
+                if self._sweeper is thread:
+                    self._sweeper = None
+        return stopped
+
+
+def _sweep_thread(
+    store_ref: weakref.ref[SyncSide],
+    stop: threading.Event,
+    interval_seconds: float,
+    done: concurrent.futures.Future[None],
+) -> None:
+    try:
+        while not stop.wait(interval_seconds):
+            store = store_ref()
+            if store is None:
+                return
+            try:
+                store.sweep_ttl()
+            except Exception:  # keep sweeping: one failure must not stop expiry for good
+                logger.exception("TTL sweep failed")
+            del store
+    finally:
+        done.set_result(None)
+
+
+class AsyncSide(BaseSqliteStore):
+    """``AsyncSqliteStore``'s sync entry points (run on its loop) and sweeper task."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(index=index, ttl=ttl, clock=clock)
+        self._sweeper_task: asyncio.Task[None] | None = None
+        self._sweeper_stop: asyncio.Event | None = None
+
+    @abstractmethod
+    async def asweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+
+    def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
+        """Run a coroutine on the store's loop from synchronous code.
+
+        From another thread while the loop runs: hand it over. With the loop idle (a script
+        or test between ``run`` calls): run it there. On a running loop's own thread that would
+        deadlock, so :class:`asyncio.InvalidStateError` is raised.
+        """
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self.loop
+        if loop is not None and loop.is_running() and running is not loop:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        if running is not None:
+            coro.close()
+            raise asyncio.InvalidStateError(
+                f"synchronous {type(self).__name__}.{method}() called on a running event loop's "
+                f"thread, which would deadlock: use 'await store.a{method}(...)'"
+            )
+        if loop is not None and not loop.is_closed():
+            return loop.run_until_complete(coro)
+        return asyncio.run(coro)
+
+    def batch(self, ops: Iterable[Op]) -> builtins.list[Any]:
+        """Run ops in one batch on the store's event loop (never from that loop's thread)."""
+        return self._run(self.abatch(builtins.list(ops)), "batch")
+
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+        return self._run(self.asweep_ttl(), "sweep_ttl")
+
+    async def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> asyncio.Task[None]:
+        """Start a task that calls :meth:`asweep_ttl` periodically (interval as for the sync
+        store). Starting twice returns the same task."""
+        interval = _sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
+        if self._sweeper_task is not None and not self._sweeper_task.done():
+            return self._sweeper_task
+        self._sweeper_stop = asyncio.Event()
+        self._sweeper_task = asyncio.create_task(
+            _sweep_task(weakref.ref(self), self._sweeper_stop, interval),
+            name="pitstop-sqlite-store-ttl-sweeper",
+        )
+        return self._sweeper_task
+
+    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Stop the sweeper task; return whether it stopped within ``timeout`` seconds."""
+        task = self._sweeper_task
+        if task is None:
+            return True
+        assert self._sweeper_stop is not None
+        self._sweeper_stop.set()
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if task in done:
+            self._sweeper_task = None
+            return True
+        return False
+
+
+async def _sweep_task(
+    store_ref: weakref.ref[AsyncSide], stop: asyncio.Event, interval_seconds: float
+) -> None:
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), interval_seconds)
+            return
+        except TimeoutError:
+            pass
+        store = store_ref()
+        if store is None:
+            return
+        try:
+            await store.asweep_ttl()
+        except Exception:  # keep sweeping: one failure must not stop expiry for good
+            logger.exception("TTL sweep failed")
+        del store
