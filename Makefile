@@ -43,7 +43,7 @@ test-py: sync
 
 # The base package alone: no LangGraph, no langchain-core, no pydantic, no cryptography.
 test-nolg:
-	$(UV) venv --quiet --allow-existing --python 3.11 $(NOLG_VENV)
+	$(UV) venv --quiet --allow-existing --python python3 $(NOLG_VENV)
 	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base -e conformance-tests pytest pytest-asyncio hypothesis
 	$(NOLG_VENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="-ra" checkpoint-base/tests conformance-tests/tests --ignore=checkpoint-base/tests/bench
 
