@@ -72,30 +72,3 @@ def test_context_manager_factories() -> None:
 
     for factory in (sync_cm, async_cm, generator):
         assert check(factory, only=["get_tuple"]).ok, factory
-
-
-def test_bench_table(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("langgraph")  # the baseline and the graph workload need it
-    code = main(
-        [
-            "bench",
-            "pitstop.conformance.memory:saver",
-            "--baseline",
-            "pitstop.conformance.memory:langgraph_saver",
-            "--repeat",
-            "2",
-        ]
-    )
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "put (200-step chat)" in out
-    assert "ratio" in out
-    assert "stored bytes" in out
-
-
-def test_bench_without_baseline(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bench", "pitstop.conformance.memory:saver", "--repeat", "1"])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "put (200-step chat)" in out
-    assert "stored bytes" in out

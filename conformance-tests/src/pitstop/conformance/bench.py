@@ -1,37 +1,39 @@
-"""The throughput suite: standard workloads, ops/s through the sync and async APIs.
+"""The throughput suite (``pitstop-conformance bench``), on pytest-benchmark.
 
-Workloads (each on fresh storage, timed with :func:`time.perf_counter`):
-
-- ``put``: a 200-step chat thread, one ~300-byte message added per step plus three small scalar
-  channels; versions from ``get_next_version`` and ``new_versions`` holding only the channels
-  that changed, so unchanged values are not rewritten (op = one ``put``);
-- ``put_writes``: 4 tasks x 2 writes per step on that thread (op = one call);
-- ``get_tuple``: the latest checkpoint of the 200-step thread;
-- ``list``: the full 200-checkpoint history (op = one whole listing), and ``list(limit=10)``;
-- ``graph``: a real LangGraph graph, 5 nodes in a loop, 100 supersteps, durability "sync"
-  (op = one superstep; needs ``langgraph``).
-
-All factories are measured in the same run; the table shows each baseline's ops/s and the
-subject's speed as a ratio of it.
+The workloads are the pytest-benchmark tests of :mod:`pitstop.conformance.bench_specs`
+(a 200-step chat ``put``, ``put_writes`` 4 tasks x 2, ``get_tuple`` latest, ``list`` of the whole
+history and with ``limit=10``, a real LangGraph graph when ``langgraph`` is importable).
+:func:`run_bench` runs them with ``pytest.main`` in this process, each benchmark ``rounds``
+times (one round = the whole workload, fresh storage for the write workloads), factories
+interleaved per workload, and reads pytest-benchmark's JSON back: ops/s = operations per round /
+the median round time. :func:`render` prints each factory's ops/s and the subject/baseline ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import itertools
 import json
-import operator
-import time
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypedDict
+from pathlib import Path
+from typing import Any
 
-from pitstop.conformance.factory import SaverFactory, Session
+from pitstop.conformance.bench_specs import APIS, CONFIG_ATTR, WORKLOADS
+from pitstop.conformance.factory import SaverFactory
 
-__all__ = ["BenchResult", "render", "run_bench", "to_json"]
-
-STEPS = 200
-MESSAGE = "m" * 300
+__all__ = [
+    "BenchError",
+    "BenchResult",
+    "chart",
+    "render",
+    "results_from_json",
+    "run_bench",
+    "to_json",
+]
 
 
 @dataclass
@@ -43,175 +45,91 @@ class BenchResult:
     stored_bytes: int | None = None
 
 
-def _checkpoint(
-    n: int, values: dict[str, Any], versions: dict[str, Any], seen: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "v": 4,
-        "id": f"{n:08x}-0000-6000-8000-{n:012x}",
-        "ts": "2024-07-31T20:14:19.804150+00:00",
-        "channel_values": values,
-        "channel_versions": versions,
-        "versions_seen": seen,
-        "updated_channels": None,
-    }
+class BenchError(RuntimeError):
+    """A benchmark failed; ``output`` is pytest's output."""
+
+    def __init__(self, code: int, output: str) -> None:
+        super().__init__(f"the benchmarks failed (pytest exit code {code})")
+        self.code = code
+        self.output = output
 
 
-def _chat_steps(saver: Any, thread: str) -> list[tuple[Any, ...]]:
-    """The 200 ``put`` argument tuples of the chat workload (built before timing)."""
-    messages: list[dict[str, Any]] = []
-    versions: dict[str, Any] = {}
-    values: dict[str, Any] = {}
-    calls: list[tuple[Any, ...]] = []
-    parent: str | None = None
-    for step in range(STEPS):
-        messages = [*messages, {"role": "user" if step % 2 else "ai", "content": MESSAGE}]
-        changed = {"messages": messages, "step": step}
-        if step % 10 == 0:
-            changed["mode"] = f"mode-{step // 10}"
-        if step == 0:
-            changed["flag"] = True
-        new_versions = {}
-        for channel, value in changed.items():
-            versions[channel] = saver.get_next_version(versions.get(channel), None)
-            new_versions[channel] = versions[channel]
-            values[channel] = value
-        checkpoint = _checkpoint(step + 1, dict(values), dict(versions), {"node": dict(versions)})
-        config = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
-        if parent:
-            config["configurable"]["checkpoint_id"] = parent
-        calls.append((config, checkpoint, {"source": "loop", "step": step}, new_versions))
-        parent = checkpoint["id"]
-    return calls
+class _Factories:
+    """A pytest plugin object handing the factories to :class:`bench_specs.TestBench`."""
+
+    def __init__(self, factories: Sequence[SaverFactory], rounds: int, apis: Sequence[str]):
+        self.given = (list(factories), rounds, tuple(apis))
+
+    def pytest_configure(self, config: Any) -> None:
+        setattr(config, CONFIG_ATTR, self.given)
 
 
-def _writes_calls(put_configs: Sequence[Any]) -> list[tuple[Any, ...]]:
-    calls = []
-    for config in put_configs:
-        for task in range(4):
-            writes = [("messages", {"content": MESSAGE}), ("step", task)]
-            calls.append((config, writes, f"task-{task}", ""))
-    return calls
-
-
-class _Timer:
-    def __init__(self, api: str, session: Session) -> None:
-        self.api = api
-        self.session = session
-
-    def measure(
-        self, saver: Any, name: str, calls: Sequence[tuple[Any, ...]], **kwargs: Any
-    ) -> tuple[float, list[Any]]:
-        """Call ``name`` (sync) or ``a<name>`` (async) with each args tuple; return ops/s."""
-        if self.api == "sync":
-            method = getattr(saver, name)
-            start = time.perf_counter()
-            if name == "list":
-                results = [list(method(*args, **kwargs)) for args in calls]
-            else:
-                results = [method(*args, **kwargs) for args in calls]
-            elapsed = time.perf_counter() - start
-        else:
-            amethod = getattr(saver, "a" + name)
-
-            async def run() -> list[Any]:
-                if name == "list":
-                    return [[x async for x in amethod(*args, **kwargs)] for args in calls]
-                return [await amethod(*args, **kwargs) for args in calls]
-
-            start = time.perf_counter()
-            results = self.session.run(run())
-            elapsed = time.perf_counter() - start
-        return len(calls) / elapsed if elapsed > 0 else float("inf"), results
-
-
-def _bench_api(factory: SaverFactory, api: str, result: BenchResult, repeat: int) -> None:
-    session = Session()
-    try:
-        timer = _Timer(api, session)
-        saver = session.open(factory.create())
-        put_calls = _chat_steps(saver, "chat")
-        ops, configs = timer.measure(saver, "put", put_calls)
-        result.ops[("put (200-step chat)", api)] = ops
-        ops, _ = timer.measure(saver, "put_writes", _writes_calls(configs))
-        result.ops[("put_writes (4 tasks x 2)", api)] = ops
-        if api == "sync" and factory.stored_bytes is not None:
-            result.stored_bytes = factory.stored_bytes(saver)
-        latest = [({"configurable": {"thread_id": "chat", "checkpoint_ns": ""}},)] * (repeat * 10)
-        ops, _ = timer.measure(saver, "get_tuple", latest)
-        result.ops[("get_tuple latest", api)] = ops
-        thread = [({"configurable": {"thread_id": "chat"}},)]
-        ops, _ = timer.measure(saver, "list", thread * max(1, repeat // 4))
-        result.ops[("list 200 (whole history)", api)] = ops
-        ops, _ = timer.measure(saver, "list", thread * (repeat * 2), limit=10)
-        result.ops[("list limit=10", api)] = ops
-    finally:
-        session.close()
-    graph_ops = _bench_graph(factory, api)
-    if graph_ops is not None:
-        result.ops[("graph 5 nodes x 100 steps", api)] = graph_ops
-
-
-class _State(TypedDict):
-    count: int
-    log: Annotated[list[str], operator.add]
-
-
-def _build_graph(saver: Any) -> Any:
-    from langgraph.graph import END, START, StateGraph
-
-    builder: Any = StateGraph(_State)
-    names = ["a", "b", "c", "d", "e"]
-
-    def node(name: str) -> Callable[[_State], dict[str, Any]]:
-        def run(state: _State) -> dict[str, Any]:
-            return {"count": state["count"] + 1, "log": [name]}
-
-        return run
-
-    for name in names:
-        builder.add_node(name, node(name))
-    builder.add_edge(START, "a")
-    for left, right in itertools.pairwise(names):
-        builder.add_edge(left, right)
-    builder.add_conditional_edges("e", lambda s: END if s["count"] >= 100 else "a")
-    return builder.compile(checkpointer=saver)
-
-
-def _bench_graph(factory: SaverFactory, api: str) -> float | None:
-    try:
-        import langgraph.graph  # noqa: F401
-    except ImportError:
-        return None
-    session = Session()
-    try:
-        saver = session.open(factory.create())
-        graph = _build_graph(saver)
-        config = {"configurable": {"thread_id": "graph"}, "recursion_limit": 1000}
-        start = time.perf_counter()
-        if api == "sync":
-            out = graph.invoke({"count": 0, "log": []}, config, durability="sync")
-        else:
-            out = session.run(graph.ainvoke({"count": 0, "log": []}, config, durability="sync"))
-        elapsed = time.perf_counter() - start
-        assert out["count"] == 100, out
-        return 100 / elapsed
-    finally:
-        session.close()
+def results_from_json(data: dict[str, Any], factories: Sequence[SaverFactory]) -> list[BenchResult]:
+    """Build the results from pytest-benchmark's JSON (``extra_info`` names each benchmark)."""
+    results = [BenchResult(f.label()) for f in factories]
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info", {})
+        result = results[int(info["index"])]
+        median = float(bench["stats"]["median"])
+        result.ops[(info["workload"], info["api"])] = (
+            info["ops"] / median if median > 0 else float("inf")
+        )
+        if info.get("stored_bytes") is not None:
+            result.stored_bytes = int(info["stored_bytes"])
+    order = {(w.title, api): i for i, (api, w) in enumerate(itertools.product(APIS, WORKLOADS))}
+    for result in results:  # table order, whatever order the JSON lists the benchmarks in
+        result.ops = dict(sorted(result.ops.items(), key=lambda kv: order.get(kv[0], len(order))))
+    return results
 
 
 def run_bench(
-    factories: Sequence[SaverFactory], *, repeat: int = 20, apis: Sequence[str] = ("sync", "async")
+    factories: Sequence[SaverFactory],
+    *,
+    repeat: int = 20,
+    apis: Sequence[str] = APIS,
+    pytest_args: Sequence[str] = (),
 ) -> list[BenchResult]:
-    """Measure every factory (subject first, then baselines) in this process."""
-    results = []
-    for factory in factories:
-        result = BenchResult(factory.label())
-        for api in apis:
-            _bench_api(factory, api, result, repeat)
-        results.append(result)
-    asyncio.set_event_loop(None)
-    return results
+    """Benchmark every factory (subject first, then baselines), ``repeat`` rounds each.
+
+    Raises :class:`BenchError` (with pytest's output) when a benchmark fails.
+    """
+    import importlib.util
+
+    import pytest
+
+    found = importlib.util.find_spec("pitstop.conformance.bench_specs")
+    specs_file = found.origin if found is not None and found.origin else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path = Path(tmp, "bench.json")
+        argv = [
+            specs_file,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-o",
+            "addopts=",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",  # the package was imported first
+            "--rootdir",
+            tmp,
+            "--benchmark-enable",
+            "--benchmark-only",
+            "--benchmark-quiet",
+            f"--benchmark-json={json_path}",
+            *pytest_args,
+        ]
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            code = int(pytest.main(argv, plugins=[_Factories(factories, max(1, repeat), apis)]))
+        asyncio.set_event_loop(None)
+        if code != 0 or not json_path.exists():
+            raise BenchError(code, output.getvalue())
+        data = json.loads(json_path.read_text())
+    return results_from_json(data, factories)
 
 
 def render(results: Sequence[BenchResult]) -> str:

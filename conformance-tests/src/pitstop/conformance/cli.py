@@ -71,7 +71,12 @@ def _bench(args: argparse.Namespace) -> int:
     factories += [as_saver_factory(b) for b in args.baseline or ()]
     for factory, spec in zip(factories, [args.saver, *(args.baseline or ())], strict=True):
         object.__setattr__(factory, "name", spec.rsplit(".", 1)[-1] if "." in spec else spec)
-    results = bench.run_bench(factories, repeat=args.repeat)
+    try:
+        results = bench.run_bench(factories, repeat=args.repeat)
+    except bench.BenchError as exc:
+        sys.stderr.write(exc.output)
+        print(f"pitstop-conformance bench: {exc}", file=sys.stderr)
+        return exc.code or 1
     print(bench.to_json(results) if args.json else bench.render(results))
     if args.chart:
         bench.chart(results, args.chart)
@@ -100,7 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="run the throughput suite")
     bench.add_argument("saver", help="saver factory, module:attr")
     bench.add_argument("--baseline", action="append", help="another factory to compare with")
-    bench.add_argument("--repeat", type=int, default=20, help="scale of the read workloads")
+    bench.add_argument(
+        "--repeat",
+        type=int,
+        default=20,
+        help="rounds per benchmark (one round = the whole workload); ops/s from the median",
+    )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--chart", help="also save a bar chart (needs matplotlib)")
     args = parser.parse_args(argv)

@@ -1,0 +1,177 @@
+"""The throughput suite: the ``bench`` CLI on pytest-benchmark, and the pytest entry points."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pitstop.conformance import bench
+from pitstop.conformance.bench_specs import WORKLOADS, BenchTests, benchmark_tests
+from pitstop.conformance.cli import main
+from pitstop.conformance.memory import saver
+
+TITLES = [w.title for w in WORKLOADS]
+NO_GRAPH = [w.title for w in WORKLOADS if not w.needs_langgraph]
+
+
+def _split(line: str) -> tuple[str, list[str]]:
+    """``(workload, [api, numbers...])`` of a table row."""
+    title = next(t for t in TITLES if line.startswith(t))
+    return title, line[len(title) :].split()
+
+
+def test_bench_table_with_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("langgraph")  # the baseline and the graph workload need it
+    code = main(
+        [
+            "bench",
+            "pitstop.conformance.memory:saver",
+            "--baseline",
+            "pitstop.conformance.memory:langgraph_saver",
+            "--repeat",
+            "2",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["workload", "api", "memory:saver", "memory:langgraph_s", "ratio"]
+    rows = [_split(line) for line in lines[2:14]]
+    assert [(t, cells[0]) for t, cells in rows] == [
+        (t, api) for api in ("sync", "async") for t in TITLES
+    ]
+    for _, (_, subject, baseline, ratio) in rows:
+        s, b = float(subject.replace(",", "")), float(baseline.replace(",", ""))
+        assert s > 0
+        assert b > 0
+        assert ratio.endswith("x")
+        assert float(ratio[:-1]) == pytest.approx(s / b, abs=0.02, rel=0.05)
+    assert lines[14].startswith("---")
+    assert lines[15].startswith("stored bytes after the chat + writes workloads: memory:saver: ")
+    assert lines[15].endswith(" B  memory:langgraph_saver: n/a")
+    assert "ratio = subject / baseline" in lines[16]
+
+
+def test_bench_without_baseline_or_langgraph(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as if langgraph were not installed: no graph workload, and nothing else needs it
+    for name in [m for m in sys.modules if m == "langgraph" or m.startswith("langgraph.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "langgraph", None)
+    code = main(["bench", "pitstop.conformance.memory:saver", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["workload", "api", "memory:saver"]
+    rows = [_split(line) for line in lines[2:12]]
+    assert [(t, cells[0]) for t, cells in rows] == [
+        (t, api) for api in ("sync", "async") for t in NO_GRAPH
+    ]
+    assert all(len(cells) == 2 for _, cells in rows)  # no ratio column without a baseline
+    assert lines[12].startswith("---")
+    assert lines[13].startswith("stored bytes after the chat + writes workloads: memory:saver: ")
+
+
+def test_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "pitstop.conformance.memory:saver", "--repeat", "1", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [r["factory"] for r in data] == ["memory:saver"]
+    assert isinstance(data[0]["stored_bytes"], int)
+    assert data[0]["stored_bytes"] > 100_000
+    entries = data[0]["ops_per_second"]
+    assert {e["api"] for e in entries} == {"sync", "async"}
+    assert {e["workload"] for e in entries} >= set(NO_GRAPH)
+    assert all(set(e) == {"workload", "api", "ops"} and e["ops"] > 0 for e in entries)
+
+
+def test_bench_failure_reports_pytest_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "test_bench:broken", "--repeat", "1"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "the benchmarks failed" in err
+    assert "RuntimeError: no storage" in err
+
+
+def broken() -> Any:
+    raise RuntimeError("no storage")
+
+
+def test_results_from_json() -> None:
+    data = {
+        "benchmarks": [
+            {
+                "stats": {"median": 0.01},
+                "extra_info": {
+                    "workload": "put (200-step chat)",
+                    "api": "sync",
+                    "index": 0,
+                    "ops": 200,
+                    "stored_bytes": 1234,
+                },
+            },
+            {
+                "stats": {"median": 0.5},
+                "extra_info": {
+                    "workload": "put (200-step chat)",
+                    "api": "sync",
+                    "index": 1,
+                    "ops": 200,
+                },
+            },
+        ]
+    }
+    from pitstop.conformance.factory import as_saver_factory
+
+    results = bench.results_from_json(data, [as_saver_factory(saver), as_saver_factory(saver)])
+    assert results[0].ops == {("put (200-step chat)", "sync"): pytest.approx(20_000)}
+    assert results[0].stored_bytes == 1234
+    assert results[1].ops == {("put (200-step chat)", "sync"): pytest.approx(400)}
+    assert results[1].stored_bytes is None
+    assert "50.00x" in bench.render(results)
+
+
+def test_benchmark_tests_class(tmp_path: Path) -> None:
+    """``benchmark_tests(...)`` in a backend's own test module, run by plain pytest."""
+    (tmp_path / "test_mybench.py").write_text(
+        "from pitstop.conformance.bench_specs import benchmark_tests\n"
+        "TestBench = benchmark_tests(\n"
+        "    saver='pitstop.conformance.memory:saver',\n"
+        "    baselines=['pitstop.conformance.memory:saver'],\n"
+        "    rounds=2,\n"
+        "    apis=['sync'],\n"
+        ")\n"
+    )
+    out = tmp_path / "out.json"
+    code = pytest.main(
+        [
+            str(tmp_path / "test_mybench.py"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "-k",
+            "put and not writes or get_tuple",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "--benchmark-enable",
+            "--benchmark-quiet",
+            f"--benchmark-json={out}",
+        ]
+    )
+    assert code == 0
+    benchmarks = json.loads(out.read_text())["benchmarks"]
+    assert [(b["extra_info"]["workload"], b["extra_info"]["index"]) for b in benchmarks] == [
+        ("put (200-step chat)", 0),
+        ("put (200-step chat)", 1),
+        ("get_tuple latest", 0),
+        ("get_tuple latest", 1),
+    ]
+    assert all(b["stats"]["rounds"] == 2 for b in benchmarks)
+    assert issubclass(benchmark_tests(saver), BenchTests)
