@@ -16,7 +16,7 @@ sync:
 	$(UV) sync --frozen --all-packages
 
 demo: sync
-	$(RUN) python examples/quickstart.py
+	$(RUN) python examples/approval_demo.py
 
 lint: sync
 	$(RUN) ruff check .
@@ -44,8 +44,8 @@ test-py: sync
 # The base package alone: no LangGraph, no langchain-core, no pydantic, no cryptography.
 test-nolg:
 	$(UV) venv --quiet --allow-existing --python python3 $(NOLG_VENV)
-	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base -e conformance-tests pytest pytest-asyncio hypothesis
-	$(NOLG_VENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="-ra" checkpoint-base/tests conformance-tests/tests --ignore=checkpoint-base/tests/bench
+	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base -e checkpoint-sqlite -e conformance-tests pytest pytest-asyncio hypothesis
+	$(NOLG_VENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="-ra" checkpoint-base/tests checkpoint-sqlite/tests conformance-tests/tests --ignore=checkpoint-base/tests/bench
 
 test: lint test-py test-nolg
 

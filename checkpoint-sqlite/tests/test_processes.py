@@ -73,11 +73,14 @@ def test_sigkill_during_puts_leaves_only_complete_checkpoints(tmp_path: Path) ->
                 n = tup.metadata["step"]
                 assert tup.checkpoint["channel_values"] == {"data": payload(n), "n": n}
                 writes = tup.pending_writes or []
-                assert writes in ([], [(f"task-{n}", "a", n), (f"task-{n}", "b", payload(n)),
-                                       (f"task-{n}", "c", -n)])
+                assert writes in (
+                    [],
+                    [(f"task-{n}", "a", n), (f"task-{n}", "b", payload(n)), (f"task-{n}", "c", -n)],
+                )
             latest = saver.get_tuple({"configurable": {"thread_id": "t"}})
             if listed:
-                assert latest is not None and latest.checkpoint["id"] == listed[0].checkpoint["id"]
+                assert latest is not None
+                assert latest.checkpoint["id"] == listed[0].checkpoint["id"]
             assert len(steps) >= last_seen  # the next child restarts at step 1 (same ids)
             last_seen = 0
             saver.delete_thread("t")
@@ -92,7 +95,8 @@ def test_four_processes_two_threads_each_lose_nothing(tmp_path: Path) -> None:
     for child in children:
         out, err = child.communicate(timeout=60)
         assert child.returncode == 0, (out, err)
-        assert "locked" not in err and "error" not in out, err
+        assert "locked" not in err, err
+        assert "error" not in out, out
         for line in out.split("\n"):
             if line.strip():
                 thread_id, n = line.split()
@@ -137,5 +141,6 @@ def test_a_pruned_file_gives_space_back(tmp_path: Path) -> None:
         after = os.path.getsize(db)
         assert after < peak / 5, (peak, after)
         head = saver.get_tuple({"configurable": {"thread_id": "t"}})
-        assert head is not None and len(head.checkpoint["channel_values"]["big"]) == 16 * 1024
+        assert head is not None
+        assert len(head.checkpoint["channel_values"]["big"]) == 16 * 1024
     assert _file_size(db) < peak / 5

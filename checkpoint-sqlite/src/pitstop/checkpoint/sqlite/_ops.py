@@ -75,7 +75,9 @@ def transaction(conn: sqlite3.Connection, begin: str, fn: Callable[..., T], *arg
 def _vacuum(conn: sqlite3.Connection) -> None:
     """Return freed pages to the file system (outside any transaction)."""
     try:
-        conn.execute(q.VACUUM).fetchall()  # the pragma frees pages as it steps: consume it
+        # The pragma frees one page per step, and sqlite3's execute() steps once:
+        # executescript() steps every statement to the end.
+        conn.executescript(q.VACUUM)
         conn.execute(q.WAL_CHECKPOINT).fetchall()
     except sqlite3.OperationalError as exc:  # another connection is busy: try next time
         if not is_busy(exc):

@@ -79,7 +79,7 @@ failing half-way with SQLITE_BUSY when another connection commits first."""
 BEGIN_READ: Final = "BEGIN DEFERRED"
 """Read transactions: one consistent snapshot for the checkpoint page, its values and writes."""
 
-VACUUM: Final = "PRAGMA incremental_vacuum"
+VACUUM: Final = "PRAGMA incremental_vacuum;"
 """Give freed pages back to the file system (the file was created with auto_vacuum=INCREMENTAL)."""
 
 WAL_CHECKPOINT: Final = "PRAGMA wal_checkpoint(PASSIVE)"
@@ -242,12 +242,16 @@ LIST_ORDER: Final = "\nORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_n
 
 SELECT_BLOBS_FOR_ROWIDS: Final = """
 SELECT c.rowid, b.channel, b.type, b.blob
-FROM checkpoints AS c, json_each(c.channel_versions) AS v
-JOIN blobs AS b
+FROM checkpoints AS c
+CROSS JOIN json_each(c.channel_versions) AS v
+CROSS JOIN blobs AS b
   ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
  AND b.channel = v.key AND b.version = v.value
 WHERE c.rowid IN (SELECT value FROM json_each(?))"""
-"""The channel values of a page of checkpoints (given as a JSON array of rowids)."""
+"""The channel values of a page of checkpoints (given as a JSON array of rowids).
+
+``CROSS JOIN`` fixes the join order (checkpoint, its versions, then one primary-key lookup per
+value); left to itself the planner scans the thread's values for each checkpoint."""
 
 SELECT_WRITES_FOR_ROWIDS: Final = """
 SELECT c.rowid, w.task_id, w.channel, w.type, w.value

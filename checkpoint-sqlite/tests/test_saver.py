@@ -1,0 +1,221 @@
+"""SQLite-specific behaviour: migrations, hostile filters, corrupt rows, retention, bridges."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_workers import checkpoint
+
+from pitstop.checkpoint.base import (
+    CorruptRecordError,
+    DeserializationError,
+    InvalidArgumentError,
+    MigrationError,
+    RetentionPolicy,
+    SweepResult,
+    metadata_matches,
+)
+from pitstop.checkpoint.sqlite import AsyncSqliteSaver, SqliteSaver
+from pitstop.checkpoint.sqlite import _queries as q
+from pitstop.checkpoint.sqlite._base import PAGE_SIZE
+
+
+def cfg(thread: str, ns: str = "", checkpoint_id: str | None = None) -> Any:
+    configurable: dict[str, Any] = {"thread_id": thread, "checkpoint_ns": ns}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+def put_chain(
+    saver: SqliteSaver, thread: str, count: int, *, start: int = 1, ns: str = "", meta: Any = None
+) -> list[str]:
+    ids: list[str] = []
+    parent = None
+    items: list[int] = []
+    for n in range(start, start + count):
+        items = [*items, n]
+        version = saver.get_next_version(None if n == start else f"{n - start}")
+        cp = checkpoint(n, {"items": version, "fixed": "1.0"})
+        cp["channel_values"] = {"items": items, "fixed": "same"}
+        new = {"items": version, "fixed": "1.0"} if n == start else {"items": version}
+        metadata = {"step": n, **(meta(n) if meta else {})}
+        saver.put(cfg(thread, ns, parent), cp, metadata, new)  # type: ignore[arg-type]
+        parent = cp["id"]
+        ids.append(cp["id"])
+    return ids
+
+
+@pytest.fixture
+def saver(tmp_path: Path) -> Any:
+    with SqliteSaver.from_conn_string(str(tmp_path / "t.db")) as s:
+        yield s
+
+
+def test_setup_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    for _ in range(2):
+        with SqliteSaver.from_conn_string(db) as s:
+            s.setup()
+            versions = s.conn.execute("SELECT v FROM pitstop_checkpoint_migrations").fetchall()
+            assert [v for (v,) in versions] == list(range(len(q.MIGRATIONS)))
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = str(tmp_path / "newer.db")
+    with SqliteSaver.from_conn_string(db) as s:
+        put_chain(s, "t", 2)
+        s.conn.execute(q.INSERT_MIGRATION, (len(q.MIGRATIONS), 0.0))
+    with pytest.raises(MigrationError, match="newer"), SqliteSaver.from_conn_string(db):
+        pass
+
+    async def run() -> None:
+        async with AsyncSqliteSaver.from_conn_string(db):
+            pass
+
+    with pytest.raises(MigrationError, match="upgrade"):
+        asyncio.run(run())
+
+
+def test_values_are_stored_once_per_version(saver: SqliteSaver) -> None:
+    put_chain(saver, "t", 5)
+    rows = saver.conn.execute("SELECT channel, count(*) FROM blobs GROUP BY channel").fetchall()
+    assert dict(rows) == {"items": 5, "fixed": 1}
+    head = saver.get_tuple(cfg("t"))
+    assert head is not None
+    assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4, 5], "fixed": "same"}
+
+
+HOSTILE = ["a') OR 1=1 --", 'quo"te', "it's", "a.b", "$.x", "ünï", "", "back\\slash", "[0]"]
+
+
+@pytest.mark.parametrize("key", HOSTILE)
+def test_hostile_filter_keys_are_data(saver: SqliteSaver, key: str) -> None:
+    put_chain(saver, "t", 4, meta=lambda n: {key: "hit" if n % 2 else "miss", "plain": n})
+    hits = list(saver.list(None, filter={key: "hit"}))
+    assert [t.metadata["step"] for t in hits] == [3, 1]
+    assert list(saver.list(None, filter={key: "hit' OR '1'='1"})) == []
+    assert [t.metadata["step"] for t in saver.list(None, filter={key: None, "plain": 2})] == []
+    assert len(list(saver.list(None, filter={"missing" + key: None}))) == 4
+    assert saver.conn.execute("SELECT count(*) FROM checkpoints").fetchone() == (4,)
+
+
+def test_filter_semantics_match_metadata_matches(saver: SqliteSaver) -> None:
+    values: list[Any] = [1, 1.0, True, False, None, "1", [1, 2], {"a": 1}, {"a": True}, 2**70]
+    put_chain(saver, "t", len(values), meta=lambda n: {"v": values[n - 1]})
+    put_chain(saver, "u", 1, start=50)  # no "v" key at all
+    for wanted in [*values, 2, "x", [1], {}]:
+        got = [t.metadata.get("v", "<missing>") for t in saver.list(None, filter={"v": wanted})]
+        expected = [
+            t.metadata.get("v", "<missing>")
+            for t in saver.list(None)
+            if metadata_matches(t.metadata, {"v": wanted})
+        ]
+        assert got == expected, wanted
+
+
+def test_limit_applies_after_filter_across_pages(saver: SqliteSaver) -> None:
+    count = PAGE_SIZE * 2 + 7
+    put_chain(saver, "t", count, meta=lambda n: {"even": n % 2 == 0, "deep": {"n": n % 3}})
+    evens = list(saver.list(cfg("t"), filter={"even": True}))
+    assert len(evens) == count // 2
+    deep = list(saver.list(None, filter={"deep": {"n": 0}}, limit=PAGE_SIZE // 2 + 3))
+    assert len(deep) == PAGE_SIZE // 2 + 3
+    assert all(t.metadata["step"] % 3 == 0 for t in deep)
+    assert len(list(saver.list(None))) == count
+
+
+def test_same_ids_in_several_threads_page_correctly(saver: SqliteSaver) -> None:
+    for thread in ("a", "b", "c"):
+        put_chain(saver, thread, PAGE_SIZE // 2 + 1)
+    listed = [(t.config["configurable"]["thread_id"], t.checkpoint["id"]) for t in saver.list(None)]
+    assert len(listed) == len(set(listed)) == 3 * (PAGE_SIZE // 2 + 1)
+
+
+def test_a_corrupt_row_names_itself_and_the_rest_stays_readable(saver: SqliteSaver) -> None:
+    ids = put_chain(saver, "t", 3)
+    saver.conn.execute(
+        "UPDATE checkpoints SET checkpoint = x'c1c1c1' WHERE checkpoint_id = ?", (ids[1],)
+    )
+    with pytest.raises(DeserializationError) as info:
+        saver.get_tuple(cfg("t", checkpoint_id=ids[1]))
+    assert ids[1] in str(info.value)
+    assert "'t'" in str(info.value)
+    assert saver.get_tuple(cfg("t")) is not None
+    assert saver.get_tuple(cfg("t", checkpoint_id=ids[0])) is not None
+    saver.conn.execute(
+        "UPDATE checkpoints SET metadata = '{not json' WHERE checkpoint_id = ?", (ids[0],)
+    )
+    with pytest.raises(CorruptRecordError, match=ids[0]):
+        saver.get_tuple(cfg("t", checkpoint_id=ids[0]))
+    assert saver.get_tuple(cfg("t", checkpoint_id=ids[2])) is not None
+
+
+def test_retention_keep_last_and_max_idle(tmp_path: Path) -> None:
+    now = [1000.0]
+    conn = sqlite3.connect(str(tmp_path / "r.db"), check_same_thread=False, isolation_level=None)
+    saver = SqliteSaver(conn, retention=RetentionPolicy(keep_last=2), clock=lambda: now[0])
+    ids = put_chain(saver, "t", 5)
+    child = put_chain(saver, "t", 3, ns="child:1")
+    assert saver.sweep() == SweepResult(threads_deleted=0, checkpoints_deleted=4)
+    assert [x.checkpoint["id"] for x in saver.list(cfg("t"))] == ids[:2:-1]
+    assert [x.checkpoint["id"] for x in saver.list(cfg("t", ns="child:1"))] == child[:0:-1]
+    head = saver.get_tuple(cfg("t"))
+    assert head is not None
+    assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4, 5], "fixed": "same"}
+    now[0] += 3600
+    put_chain(saver, "fresh", 2)
+    result = saver.sweep(RetentionPolicy(max_idle=timedelta(minutes=30)))
+    assert result == SweepResult(threads_deleted=1, checkpoints_deleted=4)
+    assert saver.get_tuple(cfg("t")) is None
+    assert saver.get_tuple(cfg("fresh")) is not None
+    assert conn.execute("SELECT count(*) FROM blobs WHERE thread_id = 't'").fetchone() == (0,)
+    with pytest.raises(InvalidArgumentError):
+        SqliteSaver(conn).sweep()
+    conn.close()
+
+
+def test_copy_thread_refuses_a_non_empty_target(saver: SqliteSaver) -> None:
+    put_chain(saver, "a", 2)
+    put_chain(saver, "b", 1)
+    with pytest.raises(InvalidArgumentError, match="already has checkpoints"):
+        saver.copy_thread("a", "b")
+    saver.copy_thread("a", "c")
+    assert [t.checkpoint["id"] for t in saver.list(cfg("c"))] == [
+        t.checkpoint["id"] for t in saver.list(cfg("a"))
+    ]
+
+
+def test_prune_unknown_strategy_is_rejected(saver: SqliteSaver) -> None:
+    with pytest.raises(InvalidArgumentError):
+        saver.prune(["t"], strategy="everything")
+
+
+async def test_async_saver_sync_call_on_its_loop_raises(tmp_path: Path) -> None:
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "a.db")) as saver:
+        with pytest.raises(asyncio.InvalidStateError):
+            saver.get_tuple(cfg("t"))
+        # from another thread, the sync API runs on the saver's loop
+        await asyncio.to_thread(
+            saver.put,
+            cfg("t"),
+            checkpoint(1, {}),
+            {"step": 1},
+            {},  # type: ignore[arg-type]
+        )
+        found = await asyncio.to_thread(saver.get_tuple, cfg("t"))
+        assert found is not None
+        assert found.metadata["step"] == 1
+        assert [t.metadata["step"] async for t in saver.alist(None)] == [1]
+
+
+async def test_sync_saver_async_methods_run_in_a_thread(saver: SqliteSaver) -> None:
+    await saver.aput(cfg("t"), checkpoint(1, {}), {"step": 1}, {})  # type: ignore[arg-type]
+    found = await saver.aget_tuple(cfg("t"))
+    assert found is not None
+    assert [t.metadata["step"] async for t in saver.alist(None)] == [1]
