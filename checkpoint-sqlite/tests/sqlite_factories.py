@@ -83,3 +83,16 @@ sync_saver.reopen = _reopen_sync  # type: ignore[attr-defined]
 sync_saver.stored_bytes = _stored_bytes  # type: ignore[attr-defined]
 async_saver.reopen = _reopen_async  # type: ignore[attr-defined]
 async_saver.stored_bytes = _stored_bytes  # type: ignore[attr-defined]
+
+
+def _connect_sync(saver: Any) -> tuple[str, tuple[Any, ...]]:
+    """What another process calls to open the same file (the ``multiprocess`` checks)."""
+    return "pitstop.checkpoint.sqlite:SqliteSaver.from_conn_string", (saver.pitstop_path,)
+
+
+def _connect_async(saver: Any) -> tuple[str, tuple[Any, ...]]:
+    return "pitstop.checkpoint.sqlite.aio:AsyncSqliteSaver.from_conn_string", (saver.pitstop_path,)
+
+
+sync_saver.connect = _connect_sync  # type: ignore[attr-defined]
+async_saver.connect = _connect_async  # type: ignore[attr-defined]
