@@ -51,8 +51,12 @@ def _make(name: str) -> Callable[[SaverDriver], None]:
         if fn is None:
             raise NotRunError(f"no {d.api} variant of scenario {name!r}")
 
+        # Open the saver before the scenario's event loop runs: a factory may be an async
+        # context manager, which the session enters on its own loop, not inside a running one.
+        saver = d.fresh().saver
+
         def factory() -> Any:
-            return d.fresh().saver
+            return saver
 
         if inspect.iscoroutinefunction(fn):
             d.session.run(fn(factory))
