@@ -134,7 +134,8 @@ async def run_langgraph_suite(
     registered = checkpointer_test(name=f"{name}-{api}")(fresh)
     report = await validate(registered)
     failures = {
-        cap: [str(f) for f in result.failures]
+        cap: [str(f)[:300] for f in result.failures[:3]]
+        + ([f"... and {len(result.failures) - 3} more"] if len(result.failures) > 3 else [])
         for cap, result in report.results.items()
         if cap in capabilities and result.passed is not True
     }
