@@ -1,8 +1,8 @@
 """LangGraph's published conformance suite against both SQLite savers, through both APIs.
 
-The suite only calls async methods; for ``SqliteSaver``, ``api="sync"`` routes each of them to the saver's sync
-method (called directly, not through a thread), so the sync API is what is checked there. Every
-optional capability is claimed.
+The suite only calls async methods; for ``SqliteSaver``, ``api="sync"`` routes each of them to
+the saver's sync method (called directly, not through a thread), so the sync API is what is
+checked there. Every optional capability is claimed.
 """
 
 from __future__ import annotations
