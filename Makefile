@@ -3,7 +3,7 @@ UV := ./scripts/uv.sh
 RUN := $(UV) run --frozen
 NOLG_VENV := .venv-nolg
 
-.PHONY: help sync demo test test-py test-nolg lint typecheck generate check-generated bench format
+.PHONY: help sync services demo test test-py test-nolg lint typecheck generate check-generated bench format
 
 help:
 	@echo "make demo      run the main job"
@@ -14,6 +14,10 @@ help:
 
 sync:
 	$(UV) sync --frozen --all-packages
+
+# PostgreSQL and Redis for the backend tests: started if installed and down.
+services:
+	./scripts/services.sh
 
 demo: sync
 	$(RUN) python examples/approval_demo.py
@@ -38,11 +42,11 @@ format: sync
 	$(RUN) ruff format .
 
 # The whole suite with LangGraph installed.
-test-py: sync
+test-py: sync services
 	$(RUN) pytest -q
 
 # The base package alone: no LangGraph, no langchain-core, no pydantic, no cryptography.
-test-nolg:
+test-nolg: services
 	$(UV) venv --quiet --allow-existing --python python3 $(NOLG_VENV)
 	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base -e checkpoint-sqlite -e conformance-tests pytest pytest-asyncio hypothesis
 	$(NOLG_VENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="-ra" checkpoint-base/tests checkpoint-sqlite/tests conformance-tests/tests --ignore=checkpoint-base/tests/bench
