@@ -25,11 +25,11 @@ demo: sync
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy checkpoint-base/src checkpoint-sqlite/src conformance-tests/src tools/async_to_sync.py
+	$(RUN) mypy checkpoint-base/src checkpoint-postgres/src checkpoint-redis/src checkpoint-sqlite/src conformance-tests/src tools/async_to_sync.py
 	$(RUN) python tools/async_to_sync.py --check
 
 typecheck: sync
-	$(RUN) mypy checkpoint-base/src checkpoint-sqlite/src conformance-tests/src tools/async_to_sync.py
+	$(RUN) mypy checkpoint-base/src checkpoint-postgres/src checkpoint-redis/src checkpoint-sqlite/src conformance-tests/src tools/async_to_sync.py
 
 generate: sync
 	$(RUN) python tools/async_to_sync.py

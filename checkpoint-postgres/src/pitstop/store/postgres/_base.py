@@ -1,0 +1,827 @@
+"""Everything of the PostgreSQL store that does not block: planning, SQL composition, decoding.
+
+Both flavours (``AsyncPostgresStore`` in ``_store_async.py`` and its generated twin
+``PostgresStore``) inherit :class:`BasePostgresStore`; a method of theirs reads as build (here)
+-> driver calls -> decode (here). :class:`SyncSide` and :class:`AsyncSide` add what really
+differs between the flavours: the other flavour's entry points and the TTL sweeper.
+
+Filter strategy: a filter compiles to one exact SQL condition over JSONB paths (numbers compare
+as numbers, strings by code point, other pairs never match; nested subset and element-wise
+matches included), with every key and operand bound as a parameter; paging is then done by
+SQL (``LIMIT``/``OFFSET``), so a filtered page is never short. The results equal
+:func:`~pitstop.store.base.matches_filter`'s, with one JSONB caveat: a float is stored as its
+shortest decimal (JSONB ``numeric``), so floats beyond 2**53 compare as that decimal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import json
+import logging
+import math
+import re
+import sys
+import threading
+import weakref
+from abc import abstractmethod
+from array import array
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from psycopg import sql
+
+from pitstop.checkpoint.errors import (
+    CorruptRecordError,
+    InvalidArgumentError,
+    MigrationError,
+    SerializationError,
+)
+from pitstop.store.base import (
+    BaseStore,
+    EmbeddingsAdapter,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    cosine_similarity,
+    ensure_embeddings,
+    expires_at,
+    extract_texts,
+    normalize_ops,
+    rank_page,
+    tokenize_fields,
+    validate_ttl,
+)
+from pitstop.store.postgres import _queries as q
+
+__all__ = [
+    "AsyncSide",
+    "BasePostgresStore",
+    "Frag",
+    "Plan",
+    "Queries",
+    "Row",
+    "SyncSide",
+    "compile_filter",
+]
+
+logger = logging.getLogger("pitstop.store.postgres")
+
+_T = TypeVar("_T")
+_Key = tuple[tuple[str, ...], str]
+
+DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
+STORE_TABLE = "pitstop_store"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    """A timestamp read from the server, in UTC (the session's time zone does not matter)."""
+    return moment.astimezone(UTC)
+
+
+# -- SQL composition with parameters in placeholder order ----------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}|%s")
+
+
+@dataclass(frozen=True, slots=True)
+class Frag:
+    """A composed SQL fragment and its parameters, in the order of its ``%s`` placeholders."""
+
+    sql: sql.SQL | sql.Composed
+    params: tuple[Any, ...] = ()
+
+    @classmethod
+    def of(cls, template: str, *params: Any, **parts: Frag) -> Frag:
+        """Fill ``template``: ``{name}`` with ``parts[name]``, ``%s`` with ``params`` in order.
+
+        A part used twice contributes its parameters twice, so the result's parameters always
+        follow the placeholders of the final text.
+        """
+        own = iter(params)
+        ordered: builtins.list[Any] = []
+        for match in _PLACEHOLDER.finditer(template):
+            name = match.group(1)
+            if name is None:
+                ordered.append(next(own))
+            else:
+                ordered.extend(parts[name].params)
+        rest = builtins.list(own)
+        assert not rest, f"unused parameters {rest!r} for {template!r}"
+        composed = sql.SQL(template).format(**{k: v.sql for k, v in parts.items()})
+        return cls(composed, tuple(ordered))
+
+    def __add__(self, other: Frag) -> Frag:
+        return Frag(sql.Composed([self.sql, other.sql]), self.params + other.params)
+
+
+_COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _json_operand(value: Any) -> str | None:
+    """An equality operand as JSON text; ``None`` when no stored value can equal it."""
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None  # NaN, infinities, non-JSON types: equal to nothing a store can hold
+    if "\\u0000" in text:
+        return None  # JSONB cannot hold NUL, so no stored value contains one
+    return text
+
+
+def _is_operator_dict(condition: Mapping[Any, Any]) -> bool:
+    return any(isinstance(k, str) and k.startswith("$") for k in condition)
+
+
+def _equal(e: Frag, operand: Any) -> Frag:
+    if operand is None:
+        return Frag.of(q.FILTER_EQ_NULL, e=e)
+    text = _json_operand(operand)
+    if text is None:
+        return Frag.of(q.FILTER_FALSE)
+    return Frag.of(q.FILTER_EQ, text, e=e)
+
+
+def _ordered(e: Frag, operator: str, operand: Any) -> Frag:
+    op = Frag(sql.SQL(_COMPARISONS[operator]))
+    typ = Frag.of(q.FILTER_TYPE, e=e)
+    if isinstance(operand, str):
+        if "\x00" in operand:  # beyond any stored string's reach: compare in a NUL-free space
+            prefix = operand.split("\x00", 1)[0]
+            # s < prefix+NUL... <=> s <= prefix; s > prefix+NUL... <=> s > prefix
+            operator = {"$gt": "$gt", "$gte": "$gt", "$lt": "$lte", "$lte": "$lte"}[operator]
+            op = Frag(sql.SQL(_COMPARISONS[operator]))
+            operand = prefix
+        return Frag.of(q.FILTER_TEXT_CMP, operand, type=typ, e=e, op=op)
+    if not _is_number(operand) or math.isnan(operand):
+        return Frag.of(q.FILTER_FALSE)
+    if math.isinf(operand):
+        # every stored number is finite: "< inf" holds for all of them, "> -inf" too
+        below = (operator in ("$lt", "$lte")) == (operand > 0)
+        if not below:
+            return Frag.of(q.FILTER_FALSE)
+        return Frag.of(q.FILTER_NUMBER_CMP, "0", type=typ, e=Frag.of("0"), op=Frag(sql.SQL("=")))
+    return Frag.of(q.FILTER_NUMBER_CMP, repr(operand), type=typ, e=e, op=op)
+
+
+def _all(conditions: Sequence[Frag]) -> Frag:
+    if not conditions:
+        return Frag.of(q.FILTER_TRUE)
+    out = Frag(sql.SQL("("), ())
+    for i, cond in enumerate(conditions):
+        if i:
+            out = out + Frag(sql.SQL(q.BOOL_AND))
+        out = out + cond
+    return out + Frag(sql.SQL(")"))
+
+
+def _condition(e: Frag, condition: Any) -> Frag:
+    """``matches_filter``'s ``_matches(actual, condition)`` for the JSONB at ``e``."""
+    if isinstance(condition, Mapping):
+        if _is_operator_dict(condition):
+            parts: builtins.list[Frag] = []
+            for operator, operand in condition.items():
+                if operator == "$eq":
+                    parts.append(_equal(e, operand))
+                elif operator == "$ne":
+                    parts.append(Frag.of(q.FILTER_NE, cond=_equal(e, operand)))
+                elif operator in _COMPARISONS:
+                    parts.append(_ordered(e, operator, operand))
+                else:  # validated before: unreachable
+                    raise InvalidArgumentError(f"unsupported filter operator {operator!r}")
+            return _all(parts)
+        subs = [_condition(Frag.of(q.JSON_MEMBER, k, e=e), c) for k, c in condition.items()]
+        return Frag.of(q.FILTER_OBJECT, type=Frag.of(q.FILTER_TYPE, e=e), sub=_all(subs))
+    if isinstance(condition, list | tuple):
+        subs = [_condition(Frag.of(q.JSON_INDEX, i, e=e), c) for i, c in enumerate(condition)]
+        return Frag.of(
+            q.FILTER_ARRAY, len(condition), type=Frag.of(q.FILTER_TYPE, e=e), e=e, sub=_all(subs)
+        )
+    return _equal(e, condition)
+
+
+def compile_filter(filter: Mapping[str, Any] | None) -> Frag | None:
+    """A (validated) filter as one exact SQL condition on ``s.value``, or ``None`` if empty."""
+    if not filter:
+        return None
+    return _all([_condition(Frag.of(q.TOP_MEMBER, key), c) for key, c in filter.items()])
+
+
+# -- values, rows and vectors ---------------------------------------------------------------------
+
+
+def join_namespace(namespace: tuple[str, ...]) -> str:
+    """The stored form of a namespace (labels never contain ``"."``)."""
+    return ".".join(namespace)
+
+
+def split_namespace(prefix: str) -> tuple[str, ...]:
+    """The namespace of a stored ``prefix``."""
+    return tuple(prefix.split("."))
+
+
+def encode_value(value: Mapping[str, Any], namespace: tuple[str, ...], key: str) -> str:
+    """A value as JSON text; what JSONB cannot hold raises ``SerializationError``."""
+    try:
+        text = json.dumps(dict(value), allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(
+            f"the store keeps values as JSON; item {key!r} in namespace {namespace!r}: {exc}"
+        ) from exc
+    if "\\u0000" in text:
+        raise SerializationError(
+            f"item {key!r} in namespace {namespace!r}: PostgreSQL JSONB cannot hold the NUL "
+            "character (\\u0000) in a string"
+        )
+    return text
+
+
+def encode_vector(vector: Sequence[float]) -> bytes:
+    """A vector as little-endian float32 bytes."""
+    packed = array("f", vector)
+    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def decode_vector(blob: bytes) -> builtins.list[float]:
+    """The vector of :func:`encode_vector`'s bytes."""
+    packed = array("f")
+    packed.frombytes(blob)
+    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
+        packed.byteswap()
+    return packed.tolist()
+
+
+def pgvector_text(vector: Sequence[float]) -> str:
+    """A vector in pgvector's text input form."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+@dataclass(slots=True)
+class Row:
+    """One item as read from ``pitstop_store``."""
+
+    prefix: str
+    key: str
+    value: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    ttl_minutes: float | None
+
+    @classmethod
+    def decode(
+        cls, prefix: str, key: str, value: Any, created: datetime, updated: datetime, ttl: Any
+    ) -> Row:
+        """Decode one row; a value that is not a JSON object raises ``CorruptRecordError``."""
+        if not isinstance(value, dict):
+            raise CorruptRecordError(
+                f"corrupt store item {key!r} in namespace {split_namespace(prefix)!r}: value is "
+                f"a {type(value).__name__}, not an object"
+            )
+        ttl_minutes = None if ttl is None else float(ttl)
+        return cls(prefix, key, value, utc(created), utc(updated), ttl_minutes)
+
+    @property
+    def namespace(self) -> tuple[str, ...]:
+        """The item's namespace."""
+        return split_namespace(self.prefix)
+
+    def item(self) -> Item:
+        """As an :class:`Item`."""
+        return Item(
+            value=self.value,
+            key=self.key,
+            namespace=self.namespace,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+    def search_item(self, score: float | None) -> SearchItem:
+        """As a :class:`SearchItem`."""
+        return SearchItem(
+            namespace=self.namespace,
+            key=self.key,
+            value=self.value,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            score=score,
+        )
+
+
+def decode_rows(rows: Iterable[Sequence[Any]]) -> builtins.list[Row]:
+    """Decode rows of ``SEARCH_ITEMS`` (prefix, key, value, created, updated, ttl)."""
+    return [Row.decode(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def refresh_params(now: datetime, row: Row) -> tuple[datetime, str, str]:
+    """Parameters of ``REFRESH_TTL`` for a row read at ``now`` (its ttl must be set)."""
+    expiry = expires_at(now, row.ttl_minutes)
+    assert expiry is not None
+    return (expiry, row.prefix, row.key)
+
+
+# -- statements of one store ----------------------------------------------------------------------
+
+
+def _regclass(schema: str | None, name: str) -> str:
+    """A quoted (schema-qualified) name, as text for ``::regclass`` (a bound value)."""
+    quoted = '"' + name.replace('"', '""') + '"'
+    if schema is None:
+        return quoted
+    return '"' + schema.replace('"', '""') + '".' + quoted
+
+
+class Queries:
+    """The statements of ``_queries.py`` with this store's table names filled in."""
+
+    def __init__(self, schema: str | None) -> None:
+        def ident(name: str) -> sql.Identifier:
+            return sql.Identifier(name) if schema is None else sql.Identifier(schema, name)
+
+        self.schema = schema
+        self._names: dict[str, sql.Composable] = {
+            "store": ident(STORE_TABLE),
+            "vectors": ident("pitstop_store_vectors"),
+            "pgvectors": ident("pitstop_store_pgvectors"),
+            "migrations": ident("pitstop_store_migrations"),
+            "seq": ident("pitstop_store_seq"),
+            "seq_name": sql.Literal(_regclass(schema, "pitstop_store_seq")),
+            "schema": sql.Identifier(schema or "public"),
+        }
+        self.lock_key = f"pitstop_store:{schema or ''}"
+        """The advisory lock name of ``setup()`` (one per schema)."""
+        c = self.compose
+        self.create_schema = c(q.CREATE_SCHEMA)
+        self.create_migrations_table = c(q.CREATE_MIGRATIONS_TABLE)
+        self.select_migration_version = c(q.SELECT_MIGRATION_VERSION)
+        self.insert_migration = c(q.INSERT_MIGRATION)
+        self.migrations = [[c(s) for s in m] for m in q.MIGRATIONS]
+        self.create_pgvectors = c(q.CREATE_PGVECTORS)
+        self.delete_pgvectors = c(q.DELETE_PGVECTORS)
+        self.insert_pgvector = c(q.INSERT_PGVECTOR)
+        self.next_seqs = c(q.NEXT_SEQS)
+        self.upsert_item = c(q.UPSERT_ITEM)
+        self.delete_item = c(q.DELETE_ITEM)
+        self.delete_vectors = c(q.DELETE_VECTORS)
+        self.insert_vector = c(q.INSERT_VECTOR)
+        self.refresh_ttl = c(q.REFRESH_TTL)
+        self.delete_expired = c(q.DELETE_EXPIRED)
+        self.get_item = c(q.GET_ITEM)
+
+    def compose(self, template: str) -> sql.Composed:
+        """A template of ``_queries.py`` with the table names filled in."""
+        return sql.SQL(template).format(**self._names)
+
+    def frag(self, template: str, *params: Any, **parts: Frag) -> Frag:
+        """:meth:`Frag.of` with the table names available too."""
+        names = {k: Frag(sql.Composed([v])) for k, v in self._names.items()}
+        names.update(parts)
+        used = {m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)}
+        return Frag.of(template, *params, **{k: v for k, v in names.items() if k in used})
+
+    def search(self, op: SearchOp, now: datetime) -> tuple[Frag, Frag]:
+        """The candidate query of a search (ordered, unpaged) and its ``WHERE`` tail."""
+        where = namespace_under(op.namespace_prefix)
+        condition = compile_filter(op.filter)
+        if condition is not None:
+            where = where + Frag(sql.SQL(" AND ")) + condition
+        items = self.frag(q.SEARCH_ITEMS, now) + where + Frag(sql.SQL(q.SEARCH_ORDER))
+        return items, where
+
+    def list_namespaces(self, op: ListNamespacesOp, now: datetime) -> Frag:
+        """``LIST_PREFIXES``, narrowed by the literal leading labels of a prefix condition."""
+        literal: tuple[str, ...] = ()
+        for condition in op.match_conditions or ():
+            if condition.match_type == "prefix":
+                labels: builtins.list[str] = []
+                for label in condition.path:
+                    if label == "*":
+                        break
+                    labels.append(label)
+                if len(labels) > len(literal):
+                    literal = tuple(labels)
+        return self.frag(q.LIST_PREFIXES, now) + namespace_under(literal)
+
+
+def namespace_under(prefix: tuple[str, ...]) -> Frag:
+    """The ``NAMESPACE_UNDER`` fragment (empty for the root prefix)."""
+    if not prefix:
+        return Frag(sql.SQL(""))
+    joined = join_namespace(prefix)
+    return Frag.of(q.NAMESPACE_UNDER, joined, joined + ".", joined + "/")
+
+
+def rank(
+    rows: Sequence[Row],
+    scores: Iterable[Sequence[Any]],
+    op: SearchOp,
+) -> builtins.list[tuple[float | None, Row]]:
+    """One page of a vector search over candidate rows (ordered newest first).
+
+    ``scores`` holds (prefix, key, similarity) per stored vector: max-pooled per item; items
+    without vectors follow.
+    """
+    best: dict[tuple[str, str], float] = {}
+    for prefix, key, score in scores:
+        previous = best.get((prefix, key))
+        if previous is None or score > previous:
+            best[(prefix, key)] = float(score)
+    scored = [(best[(r.prefix, r.key)], r) for r in rows if (r.prefix, r.key) in best]
+    unscored = [r for r in rows if (r.prefix, r.key) not in best]
+    return rank_page(scored, unscored, offset=op.offset, limit=op.limit)
+
+
+def cosine_scores(
+    vectors: Iterable[Sequence[Any]], query: Sequence[float]
+) -> builtins.list[tuple[str, str, float]]:
+    """(prefix, key, cosine similarity) of each stored float32 vector (the fallback)."""
+    return [
+        (prefix, key, cosine_similarity(query, decode_vector(bytes(blob))))
+        for prefix, key, blob in vectors
+    ]
+
+
+def pending_migrations(version: int) -> builtins.list[int]:
+    """Migrations after ``version``; a database newer than this code raises ``MigrationError``."""
+    latest = len(q.MIGRATIONS) - 1
+    if version > latest:
+        raise MigrationError(
+            f"the PostgreSQL store's schema is at version {version}, newer than this pitstop "
+            f"understands ({latest}); upgrade pitstop-checkpoint-postgres to open it"
+        )
+    return builtins.list(range(version + 1, latest + 1))
+
+
+# -- plans ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Plan:
+    """A validated batch and the embedding work it needs (done before any connection is taken)."""
+
+    ops: builtins.list[Op]
+    puts: dict[_Key, PutOp]
+    fields: dict[_Key, builtins.list[tuple[str, str]]] = field(default_factory=dict)
+    texts: builtins.list[str] = field(default_factory=list)
+    queries: builtins.list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PutRows:
+    """Parameters of the statements that apply a batch's puts (in key order: no deadlocks)."""
+
+    deletes: builtins.list[tuple[str, str]] = field(default_factory=list)
+    touched: builtins.list[tuple[str, str]] = field(default_factory=list)
+    upserts: builtins.list[tuple[Any, ...]] = field(default_factory=list)
+    vectors: builtins.list[tuple[str, str, str, Sequence[float]]] = field(default_factory=list)
+
+
+class BasePostgresStore(BaseStore):
+    """Configuration and the non-blocking half of every method of the PostgreSQL stores."""
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        *,
+        schema: str | None = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.index_config: IndexConfig | None = None
+        self.embeddings: EmbeddingsAdapter | None = None
+        self._fields: builtins.list[tuple[str, builtins.list[str]]] = []
+        if index:
+            self.index_config = IndexConfig(**index)
+            dims = index.get("dims")
+            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+                raise InvalidArgumentError(f"index 'dims' must be a positive integer, got {dims!r}")
+            self.embeddings = ensure_embeddings(index.get("embed"))
+            self._fields = tokenize_fields(index.get("fields"))
+        self.ttl_config = TTLConfig(**ttl) if ttl else None
+        if ttl:
+            validate_ttl(ttl.get("default_ttl"))
+        if schema is not None and (not isinstance(schema, str) or not schema):
+            raise InvalidArgumentError(f"schema must be a non-empty string, got {schema!r}")
+        self.schema = schema
+        self.queries = Queries(schema)
+        self.is_setup = False
+        self.uses_pgvector = False
+        """Whether embeddings are stored and scored by ``pgvector`` (known after setup)."""
+        self._clock = clock or _utcnow
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+    def _plan(self, ops: Iterable[Op]) -> Plan:
+        normalized = normalize_ops(ops)
+        puts: dict[_Key, PutOp] = {}
+        for op in normalized:
+            if isinstance(op, PutOp):
+                puts.pop((op.namespace, op.key), None)  # last write wins, in its position
+                puts[(op.namespace, op.key)] = op
+        plan = Plan(normalized, puts)
+        if self.embeddings is None:
+            return plan
+        plan.queries = builtins.list(
+            dict.fromkeys(op.query for op in normalized if isinstance(op, SearchOp) and op.query)
+        )
+        texts: dict[str, None] = {}
+        for key, op in puts.items():
+            if op.value is None or op.index is False:
+                continue
+            paths = self._fields if op.index is None else tokenize_fields(op.index)
+            pairs = extract_texts(op.value, paths)
+            plan.fields[key] = pairs
+            texts.update(dict.fromkeys(text for _, text in pairs))
+        plan.texts = builtins.list(texts)
+        return plan
+
+    def _vectors_by_text(
+        self,
+        plan: Plan,
+        queries: Mapping[str, Sequence[float]],
+        documents: Sequence[Sequence[float]],
+    ) -> dict[str, Sequence[float]]:
+        """Check the embedder's output and map each embedded text to its vector."""
+        if self.index_config is not None:
+            dims = self.index_config["dims"]
+            for vector in [*queries.values(), *documents]:
+                if len(vector) != dims:
+                    raise InvalidArgumentError(
+                        f"the embedder returned a vector of {len(vector)} dimensions, "
+                        f"the index is configured for {dims}"
+                    )
+        if len(documents) != len(plan.texts):
+            raise InvalidArgumentError(
+                f"the embedder returned {len(documents)} vectors for {len(plan.texts)} texts"
+            )
+        return dict(zip(plan.texts, documents, strict=True))
+
+    def _put_rows(
+        self,
+        plan: Plan,
+        now: datetime,
+        seqs: Sequence[int],
+        vectors: Mapping[str, Sequence[float]],
+    ) -> PutRows:
+        """Rows to write; ``seqs`` (increasing) are handed out in the batch's put order."""
+        rows = PutRows()
+        upserts: builtins.list[tuple[Any, ...]] = []
+        seq = iter(seqs)
+        for (namespace, key), op in plan.puts.items():
+            prefix = join_namespace(namespace)
+            rows.touched.append((prefix, key))
+            if op.value is None:
+                rows.deletes.append((prefix, key))
+                continue
+            expiry = expires_at(now, op.ttl)
+            value = encode_value(op.value, namespace, key)
+            upserts.append((prefix, key, value, now, now, next(seq), expiry, op.ttl))
+            for name, text in plan.fields.get((namespace, key), ()):
+                rows.vectors.append((prefix, key, name, vectors[text]))
+        # Rows are locked in key order by every writer, so two batches never deadlock.
+        rows.touched.sort()
+        rows.deletes.sort()
+        rows.upserts = sorted(upserts, key=lambda r: (r[0], r[1]))
+        rows.vectors.sort(key=lambda r: (r[0], r[1], r[2]))
+        return rows
+
+    def _put_count(self, plan: Plan) -> int:
+        return sum(1 for op in plan.puts.values() if op.value is not None)
+
+    def _vector_params(self, rows: PutRows) -> builtins.list[tuple[str, str, str, Any]]:
+        if self.uses_pgvector:
+            return [(p, k, n, pgvector_text(v)) for p, k, n, v in rows.vectors]
+        return [(p, k, n, encode_vector(v)) for p, k, n, v in rows.vectors]
+
+    @staticmethod
+    def _item(rows: Sequence[Sequence[Any]], op: GetOp) -> Row | None:
+        if not rows:
+            return None
+        value, created, updated, ttl = rows[0]
+        return Row.decode(join_namespace(op.namespace), op.key, value, created, updated, ttl)
+
+
+# -- the other flavour's entry points, and the TTL sweepers -------------------------------------
+
+
+def _sweep_interval_seconds(ttl_config: TTLConfig | None, minutes: float | None) -> float:
+    interval = minutes
+    if interval is None and ttl_config:
+        interval = ttl_config.get("sweep_interval_minutes")
+    if interval is None:
+        interval = DEFAULT_SWEEP_INTERVAL_MINUTES
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise InvalidArgumentError(f"sweep interval must be positive, got {interval!r}")
+    return float(interval) * 60.0
+
+
+class SyncSide(BasePostgresStore):
+    """``PostgresStore``'s async entry points (run in a worker thread) and sweeper thread."""
+
+    def __init__(
+        self,
+        *,
+        schema: str | None = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(schema=schema, index=index, ttl=ttl, clock=clock)
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_done: concurrent.futures.Future[None] | None = None
+        self._sweeper_stop = threading.Event()
+        self._sweeper_lock = threading.Lock()
+
+    @abstractmethod
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+
+    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
+        """Run ops in one batch, in a worker thread."""
+        return await asyncio.to_thread(self.batch, builtins.list(ops))
+
+    async def asweep_ttl(self) -> int:
+        """Delete every expired item now, in a worker thread; return how many were deleted."""
+        return await asyncio.to_thread(self.sweep_ttl)
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Start a daemon thread that calls :meth:`sweep_ttl` periodically.
+
+        The interval defaults to ``ttl_config["sweep_interval_minutes"]``, else 5 minutes. The
+        returned future completes when the sweeper stops. Starting twice returns the same one.
+        """
+        interval = _sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
+        with self._sweeper_lock:
+            if self._sweeper is not None and self._sweeper.is_alive():
+                assert self._sweeper_done is not None
+                return self._sweeper_done
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._sweeper_stop = threading.Event()
+            self._sweeper_done = done
+            self._sweeper = threading.Thread(
+                target=_sweep_thread,
+                args=(weakref.ref(self), self._sweeper_stop, interval, done),
+                name="pitstop-postgres-store-ttl-sweeper",
+                daemon=True,
+            )
+            self._sweeper.start()
+            return done
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; return whether it stopped within ``timeout`` seconds."""
+        with self._sweeper_lock:
+            thread = self._sweeper
+            self._sweeper_stop.set()
+        if thread is None:
+            return True
+        thread.join(timeout)
+        stopped = not thread.is_alive()
+        if stopped:
+            with self._sweeper_lock:
+                if self._sweeper is thread:
+                    self._sweeper = None
+        return stopped
+
+
+def _sweep_thread(
+    store_ref: weakref.ref[SyncSide],
+    stop: threading.Event,
+    interval_seconds: float,
+    done: concurrent.futures.Future[None],
+) -> None:
+    try:
+        while not stop.wait(interval_seconds):
+            store = store_ref()
+            if store is None:
+                return
+            try:
+                store.sweep_ttl()
+            except Exception:  # keep sweeping: one failure must not stop expiry for good
+                logger.exception("TTL sweep failed")
+            del store
+    finally:
+        done.set_result(None)
+
+
+class AsyncSide(BasePostgresStore):
+    """``AsyncPostgresStore``'s sync entry points (run on its loop) and sweeper task."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def __init__(
+        self,
+        *,
+        schema: str | None = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(schema=schema, index=index, ttl=ttl, clock=clock)
+        self._sweeper_task: asyncio.Task[None] | None = None
+        self._sweeper_stop: asyncio.Event | None = None
+
+    @abstractmethod
+    async def asweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+
+    def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
+        """Run a coroutine on the store's loop from synchronous code.
+
+        From another thread while the loop runs: hand it over. On a running loop's own thread
+        that would deadlock, so :class:`asyncio.InvalidStateError` is raised.
+        """
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self.loop
+        if loop is not None and loop.is_running() and running is not loop:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        if running is not None:
+            coro.close()
+            raise asyncio.InvalidStateError(
+                f"synchronous {type(self).__name__}.{method}() called on a running event loop's "
+                f"thread, which would deadlock: use 'await store.a{method}(...)'"
+            )
+        if loop is not None and not loop.is_closed():
+            return loop.run_until_complete(coro)
+        return asyncio.run(coro)
+
+    def batch(self, ops: Iterable[Op]) -> builtins.list[Any]:
+        """Run ops in one batch on the store's event loop (never from that loop's thread)."""
+        return self._run(self.abatch(builtins.list(ops)), "batch")
+
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+        return self._run(self.asweep_ttl(), "sweep_ttl")
+
+    async def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> asyncio.Task[None]:
+        """Start a task that calls :meth:`asweep_ttl` periodically (interval as for the sync
+        store). Starting twice returns the same task."""
+        interval = _sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
+        if self._sweeper_task is not None and not self._sweeper_task.done():
+            return self._sweeper_task
+        self._sweeper_stop = asyncio.Event()
+        self._sweeper_task = asyncio.create_task(
+            _sweep_task(weakref.ref(self), self._sweeper_stop, interval),
+            name="pitstop-postgres-store-ttl-sweeper",
+        )
+        return self._sweeper_task
+
+    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Stop the sweeper task; return whether it stopped within ``timeout`` seconds."""
+        task = self._sweeper_task
+        if task is None:
+            return True
+        assert self._sweeper_stop is not None
+        self._sweeper_stop.set()
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if task in done:
+            self._sweeper_task = None
+            return True
+        return False
+
+
+async def _sweep_task(
+    store_ref: weakref.ref[AsyncSide], stop: asyncio.Event, interval_seconds: float
+) -> None:
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), interval_seconds)
+            return
+        except TimeoutError:
+            pass
+        store = store_ref()
+        if store is None:
+            return
+        try:
+            await store.asweep_ttl()
+        except Exception:  # keep sweeping: one failure must not stop expiry for good
+            logger.exception("TTL sweep failed")
+        del store

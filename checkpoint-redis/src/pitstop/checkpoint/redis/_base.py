@@ -1,0 +1,458 @@
+"""What both Redis savers share and that never blocks: script arguments, decoding, plans.
+
+A saver method reads as: build the ``KEYS``/``ARGV`` here, one script call, decode here.
+Maintenance (prune, delete_for_runs, copy, retention) reads a thread's snapshot in one script,
+plans the change here, and applies it in one script that checks the thread's write generation.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Final
+
+import msgpack
+
+from pitstop.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    CorruptRecordError,
+    InvalidArgumentError,
+    PendingWrite,
+    RetentionPolicy,
+    RunnableConfig,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    metadata_matches,
+    writes_sort_key,
+)
+from pitstop.checkpoint.redis import _keys as k
+from pitstop.checkpoint.serde.base import SerializerProtocol
+
+__all__ = [
+    "PAGE_SIZE",
+    "BaseRedisSaver",
+    "ListRange",
+    "Snapshot",
+    "ttl_ms",
+]
+
+PAGE_SIZE: Final = 100
+"""Checkpoints read per round trip by ``list()`` when a filter is set or no limit is given."""
+
+MAX_RETRIES: Final = 50
+"""Attempts of a maintenance change that lost the race to a concurrent write."""
+
+_EMPTY: Final = b"empty\x00"
+
+
+def ttl_ms(ttl: timedelta | float | None) -> int:
+    """A TTL in milliseconds: a ``timedelta``, or a number of minutes (LangGraph's convention)."""
+    if ttl is None:
+        return 0
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl) * 60.0
+    if seconds <= 0:
+        raise InvalidArgumentError(f"ttl must be positive, got {ttl!r}")
+    return max(1, round(seconds * 1000))
+
+
+def _pack_lua(value: Any) -> bytes:
+    """msgpack that Lua's ``cmsgpack`` reads (bytes as raw strings, no ``bin`` type)."""
+    return msgpack.packb(value, use_bin_type=False)  # type: ignore[no-any-return]
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _unpack(blob: bytes) -> Any:
+    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+def _ns_part_of(field: bytes) -> bytes:
+    """The leading ``<len>:<text>`` part of a field (as bytes)."""
+    colon = field.index(b":")
+    return field[: colon + 1 + int(field[:colon])]
+
+
+@dataclass
+class ListRange:
+    """The sorted-set range one ``list()`` call reads, page after page."""
+
+    mode: str  # "ns": the thread's per-namespace index; "all": its cross-namespace index
+    max: bytes
+    min: bytes
+
+
+@dataclass
+class Snapshot:
+    """A whole thread as read by the ``SNAPSHOT`` script (maintenance only)."""
+
+    gen: bytes
+    meta: dict[bytes, bytes]
+    records: dict[bytes, builtins.list[Any]]  # cp field -> checkpoint record
+    raw_records: dict[bytes, bytes]
+    cv: dict[bytes, bytes]
+    values: dict[bytes, bytes]
+    writes: dict[bytes, bytes]
+    write_owner: dict[bytes, tuple[str, str]] = field(default_factory=dict)
+
+    def by_namespace(self) -> dict[str, builtins.list[bytes]]:
+        """cp fields per namespace, newest checkpoint first."""
+        grouped: dict[str, builtins.list[tuple[str, bytes]]] = {}
+        for cp_field, rec in self.records.items():
+            grouped.setdefault(rec[0], []).append((rec[1], cp_field))
+        return {ns: [f for _, f in sorted(items, reverse=True)] for ns, items in grouped.items()}
+
+    def value_fields(self, cp_field: bytes) -> dict[str, bytes]:
+        """channel -> value field of one checkpoint."""
+        raw = self.cv.get(cp_field)
+        if not raw:
+            return {}
+        return {ch: f.encode() for ch, f in _unpack(raw)}
+
+
+class BaseRedisSaver(BaseCheckpointSaver):
+    """Shared state and non-blocking logic of :class:`RedisSaver` and :class:`AsyncRedisSaver`.
+
+    Attributes:
+        prefix: the first segment of every key this saver reads or writes.
+        ttl_ms: expiry of a whole thread in milliseconds, ``0`` for none.
+        refresh_on_read: whether reads also push a thread's expiry back.
+        retention: the policy :meth:`sweep` applies when called without one.
+        cluster: whether the client is a ``RedisCluster`` (global indexes updated separately).
+    """
+
+    def __init__(
+        self,
+        *,
+        serde: SerializerProtocol | None = None,
+        prefix: str = "pitstop",
+        ttl: timedelta | float | None = None,
+        refresh_on_read: bool = False,
+        retention: RetentionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        cluster: bool = False,
+    ) -> None:
+        super().__init__(serde=serde)
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise InvalidArgumentError(f"prefix must be non-empty without braces: {prefix!r}")
+        self.prefix = prefix
+        self.ttl_ms = ttl_ms(ttl)
+        self.refresh_on_read = refresh_on_read
+        self.retention = retention
+        self.cluster = cluster
+        self._clock = clock
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _thread_keys(self, thread_id: str, *, run_id: str | None = None) -> builtins.list[str]:
+        """A thread's keys; on a standalone server also the global index (and the run's set)."""
+        keys = k.thread_keys(self.prefix, thread_id)
+        if not self.cluster:
+            keys.append(k.threads_key(self.prefix))
+            if run_id is not None:
+                keys.append(k.run_key(self.prefix, run_id))
+        return keys
+
+    # -- put -----------------------------------------------------------------------------------
+
+    def _put_args(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> tuple[str, str | None, builtins.list[str], builtins.list[Any], RunnableConfig]:
+        """``(thread_id, run_id, KEYS, ARGV, returned config)`` of a ``put``."""
+        thread_id, ns, parent_id = self._parse_config(config)
+        checkpoint_id = checkpoint["id"]
+        if "\x00" in checkpoint_id:
+            raise InvalidArgumentError(f"checkpoint id {checkpoint_id!r} contains NUL")
+        where = {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
+        values = checkpoint["channel_values"]
+        args: builtins.list[Any] = []
+        for channel, version in new_versions.items():
+            args.append(k.value_field(ns, channel, str(version)))
+            if channel in values:
+                tag, data = self._dump(values[channel], channel=channel, **where)
+                args.append(tag.encode() + b"\x00" + data)
+            else:
+                args.append(_EMPTY)
+        bare = {key: v for key, v in checkpoint.items() if key != "channel_values"}
+        ck_type, ck_blob = self._dump(bare, **where)
+        merged = get_checkpoint_metadata(config, metadata)
+        meta_type, meta_blob = self._dump(dict(merged), **where)
+        run = merged.get("run_id")
+        run_id = str(run) if run is not None else None
+        delta = builtins.list(merged.get("counters_since_delta_snapshot") or ())
+        record = _pack(
+            [ns, checkpoint_id, parent_id, ck_type, ck_blob, meta_type, meta_blob, run_id, delta]
+        )
+        cv = _pack_lua(
+            [
+                [ch, k.value_field(ns, ch, str(v))]
+                for ch, v in checkpoint["channel_versions"].items()
+            ]
+        )
+        cp_field = k.cp_field(ns, checkpoint_id)
+        head = [
+            self.ttl_ms,
+            self._now_ms(),
+            thread_id,
+            cp_field,
+            k.all_member(ns, checkpoint_id),
+            record,
+            cv,
+            run_id or "",
+        ]
+        keys = self._thread_keys(thread_id, run_id=run_id)
+        return thread_id, run_id, keys, head + args, self._make_config(thread_id, ns, checkpoint_id)
+
+    def _writes_args(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> tuple[str, builtins.list[str], builtins.list[Any]]:
+        """``(thread_id, KEYS, ARGV)`` of a ``put_writes``; special channels replace."""
+        thread_id, ns, checkpoint_id = self._parse_config(config)
+        if checkpoint_id is None:
+            raise InvalidArgumentError("put_writes needs config['configurable']['checkpoint_id']")
+        rows, _ = self._write_rows(writes)
+        args: builtins.list[Any] = [self.ttl_ms, self._now_ms(), thread_id]
+        for idx, channel, value in rows:
+            tag, data = self._dump(
+                value, channel=channel, thread_id=thread_id, checkpoint_id=checkpoint_id
+            )
+            args.append("r" if idx < 0 else "k")
+            args.append(k.write_field(ns, checkpoint_id, task_id, idx))
+            args.append(_pack([task_path, task_id, idx, channel, tag, data, ns, checkpoint_id]))
+        return thread_id, self._thread_keys(thread_id), args
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _refresh_args(self, thread_id: str) -> builtins.list[Any]:
+        ttl = self.ttl_ms if self.refresh_on_read else 0
+        return [ttl, self._now_ms(), thread_id]
+
+    @staticmethod
+    def _exact_range(ns: str, checkpoint_id: str | None) -> ListRange:
+        """The range ``get_tuple`` reads: one id, or the newest of a namespace."""
+        nsp = k.part(ns).encode()
+        if checkpoint_id:
+            exact = b"[" + nsp + checkpoint_id.encode()
+            return ListRange("ns", exact, exact)
+        return ListRange("ns", b"[" + nsp + b"\xff", b"[" + nsp)
+
+    @staticmethod
+    def _list_range(
+        ns: str | None, checkpoint_id: str | None, before_id: str | None
+    ) -> ListRange | None:
+        """The range of one thread that ``list`` reads, or None when nothing can match."""
+        if checkpoint_id and before_id and not checkpoint_id < before_id:
+            return None
+        if ns is not None:
+            nsp = k.part(ns).encode()
+            if checkpoint_id:
+                exact = b"[" + nsp + checkpoint_id.encode()
+                return ListRange("ns", exact, exact)
+            high = b"(" + nsp + before_id.encode() if before_id else b"[" + nsp + b"\xff"
+            return ListRange("ns", high, b"[" + nsp)
+        if checkpoint_id:
+            raw = checkpoint_id.encode()
+            return ListRange("all", b"(" + raw + b"\x01", b"[" + raw + b"\x00")
+        return ListRange("all", b"(" + before_id.encode() if before_id else b"+", b"-")
+
+    @staticmethod
+    def _next_range(current: ListRange, last: Sequence[Any]) -> ListRange:
+        """The range of the page after the ``PAGE`` entry ``last``."""
+        ns, checkpoint_id = _unpack(last[0])[:2]
+        if current.mode == "ns":
+            high = b"(" + k.cp_field(ns, checkpoint_id).encode()
+        else:
+            high = b"(" + k.all_member(ns, checkpoint_id).encode()
+        return ListRange(current.mode, high, current.min)
+
+    @staticmethod
+    def _list_scope(
+        config: RunnableConfig | None, before: RunnableConfig | None
+    ) -> tuple[str | None, str | None, str | None, str | None]:
+        """``(thread_id, ns, checkpoint_id, before_id)`` of a ``list`` call (None: any)."""
+        configurable = (config or {}).get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        ns = configurable.get("checkpoint_ns")
+        return (
+            str(thread_id) if thread_id is not None else None,
+            str(ns) if ns is not None else None,
+            get_checkpoint_id(config),
+            get_checkpoint_id(before),
+        )
+
+    def _decode_entry(
+        self, thread_id: str, entry: Sequence[Any], filter: Mapping[str, Any] | None = None
+    ) -> CheckpointTuple | None:
+        """A checkpoint tuple from one ``PAGE`` entry; None if the filter rejects it."""
+        raw_record, raw_cv, vals, writes = entry
+        try:
+            rec = _unpack(raw_record)
+            ns, checkpoint_id, parent_id, ck_type, ck_blob, meta_type, meta_blob = rec[:7]
+        except Exception as exc:
+            raise CorruptRecordError(
+                f"checkpoint record: {type(exc).__name__}: {exc}", thread_id=thread_id
+            ) from exc
+        where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
+        metadata = self._load((meta_type, meta_blob), **where)
+        if filter and not metadata_matches(metadata, filter):
+            return None
+        checkpoint = self._load((ck_type, ck_blob), **where)
+        if not isinstance(checkpoint, dict):
+            raise CorruptRecordError("checkpoint is not a mapping", **where)
+        channel_values: dict[str, Any] = {}
+        if raw_cv:
+            for (channel, _), blob in zip(_unpack(raw_cv), vals, strict=False):
+                if not blob:
+                    continue
+                sep = blob.index(b"\x00")
+                tag = blob[:sep].decode()
+                if tag == "empty":
+                    continue
+                channel_values[channel] = self._load(
+                    (tag, blob[sep + 1 :]), channel=channel, **where
+                )
+        checkpoint["channel_values"] = channel_values
+        rows = sorted(
+            (_unpack(w) for w in writes if w), key=lambda r: writes_sort_key(r[0], r[1], r[2])
+        )
+        pending: builtins.list[PendingWrite] = [
+            (r[1], r[3], self._load((r[4], r[5]), channel=r[3], **where)) for r in rows
+        ]
+        return CheckpointTuple(
+            config=self._make_config(thread_id, ns, checkpoint_id),
+            checkpoint=checkpoint,  # type: ignore[arg-type]
+            metadata=metadata,
+            parent_config=self._make_config(thread_id, ns, parent_id) if parent_id else None,
+            pending_writes=pending,
+        )
+
+    # -- maintenance plans ---------------------------------------------------------------------
+
+    @staticmethod
+    def _snapshot(raw: Sequence[Any]) -> Snapshot:
+        def pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+            return dict(zip(flat[::2], flat[1::2], strict=True))
+
+        gen, meta, cp, cv, values, writes = raw
+        raw_records = pairs(cp)
+        snap = Snapshot(
+            gen=gen,
+            meta=pairs(meta),
+            records={f: _unpack(r) for f, r in raw_records.items()},
+            raw_records=raw_records,
+            cv=pairs(cv),
+            values=pairs(values),
+            writes=pairs(writes),
+        )
+        for wf, blob in snap.writes.items():
+            rec = _unpack(blob)
+            snap.write_owner[wf] = (rec[6], rec[7])
+        return snap
+
+    @staticmethod
+    def _delta_ancestors(snap: Snapshot, by_id: Mapping[str, bytes], head: bytes) -> set[bytes]:
+        """cp fields of the ancestors a kept head needs to rebuild its delta channels."""
+        open_channels = set(snap.records[head][8] or ())
+        keep: set[bytes] = set()
+        cursor = snap.records[head][2]
+        while open_channels and cursor is not None and cursor in by_id:
+            cp_field = by_id[cursor]
+            keep.add(cp_field)
+            fields = snap.value_fields(cp_field)
+            for ch in builtins.list(open_channels):
+                blob = snap.values.get(fields.get(ch, b""))
+                if blob is not None and not blob.startswith(_EMPTY):
+                    open_channels.discard(ch)
+            cursor = snap.records[cp_field][2]
+        return keep
+
+    def _plan_keep_newest(self, snap: Snapshot, count: int) -> set[bytes]:
+        """cp fields to drop so each namespace keeps its newest ``count`` (and delta ancestors)."""
+        doomed: set[bytes] = set()
+        for fields in snap.by_namespace().values():
+            by_id = {snap.records[f][1]: f for f in fields}
+            keep = set(fields[:count])
+            for head in fields[:count]:
+                keep |= self._delta_ancestors(snap, by_id, head)
+            doomed.update(f for f in fields if f not in keep)
+        return doomed
+
+    @staticmethod
+    def _plan_drop(snap: Snapshot, doomed: Collection[bytes]) -> builtins.list[Any]:
+        """APPLY ops removing checkpoints with their writes, and values nobody references."""
+        if not doomed:
+            return []
+        gone = {(snap.records[f][0], snap.records[f][1]) for f in doomed}
+        touched = {_ns_part_of(f) for f in doomed}
+        referenced: set[bytes] = set()
+        for cp_field in snap.records:
+            if cp_field not in doomed and _ns_part_of(cp_field) in touched:
+                referenced.update(snap.value_fields(cp_field).values())
+        values = [f for f in snap.values if _ns_part_of(f) in touched and f not in referenced]
+        writes = [wf for wf, owner in snap.write_owner.items() if owner in gone]
+        members = [k.all_member(*pair).encode() for pair in gone]
+        fields = builtins.list(doomed)
+        ops: builtins.list[Any] = [
+            ["ZREM", 2, *fields],
+            ["ZREM", 3, *members],
+            ["HDEL", 4, *fields],
+            ["HDEL", 5, *fields],
+        ]
+        if values:
+            ops.append(["HDEL", 6, *values])
+        if writes:
+            ops.extend([["ZREM", 7, *writes], ["HDEL", 8, *writes]])
+        return ops
+
+    def _plan_copy(self, snap: Snapshot) -> builtins.list[Any]:
+        """APPLY ops writing a snapshot into an empty thread."""
+
+        def flat(mapping: Mapping[bytes, bytes]) -> builtins.list[bytes]:
+            return [x for pair in mapping.items() for x in pair]
+
+        def scored(members: Iterable[bytes]) -> builtins.list[Any]:
+            return [x for m in members for x in (0, m)]
+
+        meta: builtins.list[Any] = ["HSET", 1, "touched", self._now_ms()]
+        meta += [x for f in snap.meta if f.startswith(b"r:") for x in (f, 1)]
+        ops: builtins.list[Any] = [
+            meta,
+            ["ZADD", 2, *scored(snap.records)],
+            ["ZADD", 3, *scored(k.all_member(r[0], r[1]).encode() for r in snap.records.values())],
+            ["HSET", 4, *flat(snap.raw_records)],
+        ]
+        if snap.cv:
+            ops.append(["HSET", 5, *flat(snap.cv)])
+        if snap.values:
+            ops.append(["HSET", 6, *flat(snap.values)])
+        if snap.writes:
+            ops.append(["ZADD", 7, *scored(snap.writes)])
+            ops.append(["HSET", 8, *flat(snap.writes)])
+        return ops
+
+    @staticmethod
+    def _apply_args(check: str, ttl: int, thread_id: str, ops: Any) -> builtins.list[Any]:
+        return [check, ttl, thread_id, _pack_lua(ops)]
+
+    @staticmethod
+    def _runs_of(snap: Snapshot) -> builtins.list[str]:
+        return [f[2:].decode() for f in snap.meta if f.startswith(b"r:")]

@@ -1,0 +1,225 @@
+"""The Lua scripts of the Redis saver: each is one atomic operation on one thread's keys.
+
+Scripts receive the eight keys of one thread (``_keys.THREAD_KEYS`` order) as ``KEYS[1..8]``; on a
+standalone server (or Sentinel) ``KEYS[9]`` is the global thread index and, for ``PUT``,
+``KEYS[10]`` the run's thread set, so those are updated in the same atomic step. On a cluster the
+scripts get only the eight same-slot keys and the saver updates the global keys separately. Data
+reaches a script only through ``KEYS``/``ARGV``, never through the script text. ``ttl`` is in
+milliseconds (``0``: no expiry); with a TTL every key of the thread gets its ``PEXPIRE`` in the
+script that writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+__all__ = ["APPLY", "DELETE", "PAGE", "PUT", "PUT_WRITES", "SNAPSHOT", "Script"]
+
+
+class Script:
+    """A Lua script and its SHA1; the saver sends ``EVALSHA`` and falls back to ``EVAL``."""
+
+    __slots__ = ("name", "sha", "text")
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+
+_EXPIRE_THREAD: Final = """
+local function expire_thread(ttl)
+  if ttl > 0 then
+    for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+"""
+
+PUT: Final = Script(
+    "put",
+    _EXPIRE_THREAD
+    + """
+-- ARGV: ttl, now, thread_id, cp field, all member, record, cv, run_id, value field/value pairs...
+local ttl = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[2], 0, ARGV[4])
+redis.call('ZADD', KEYS[3], 0, ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[4], ARGV[6])
+redis.call('HSET', KEYS[5], ARGV[4], ARGV[7])
+for i = 9, #ARGV, 500 do
+  redis.call('HSET', KEYS[6], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+end
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'touched', ARGV[2], 'r:' .. ARGV[8], 1)
+else
+  redis.call('HSET', KEYS[1], 'touched', ARGV[2])
+end
+redis.call('HINCRBY', KEYS[1], 'gen', 1)
+expire_thread(ttl)
+if #KEYS >= 9 then
+  redis.call('ZADD', KEYS[9], ARGV[2], ARGV[3])
+  if ttl > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. (tonumber(ARGV[2]) - ttl))
+    redis.call('PEXPIRE', KEYS[9], ttl)
+  end
+  if #KEYS >= 10 then
+    redis.call('SADD', KEYS[10], ARGV[3])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[10], ttl) end
+  end
+end
+return 1
+""",
+)
+
+PUT_WRITES: Final = Script(
+    "put_writes",
+    _EXPIRE_THREAD
+    + """
+-- ARGV: ttl, now, thread_id, then (mode, field, record) triples; mode 'k' keeps the first value
+local ttl = tonumber(ARGV[1])
+for i = 4, #ARGV, 3 do
+  local f = ARGV[i + 1]
+  if ARGV[i] == 'k' then
+    if redis.call('HSETNX', KEYS[8], f, ARGV[i + 2]) == 1 then
+      redis.call('ZADD', KEYS[7], 0, f)
+    end
+  else
+    redis.call('HSET', KEYS[8], f, ARGV[i + 2])
+    redis.call('ZADD', KEYS[7], 0, f)
+  end
+end
+redis.call('HSET', KEYS[1], 'touched', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'gen', 1)
+expire_thread(ttl)
+if #KEYS >= 9 then
+  redis.call('ZADD', KEYS[9], ARGV[2], ARGV[3])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[9], ttl) end
+end
+return 1
+""",
+)
+
+PAGE: Final = Script(
+    "page",
+    _EXPIRE_THREAD
+    + """
+-- ARGV: mode ('ns': KEYS[2] members <ns part><id>; 'all': KEYS[3] members <id>\\0<ns>),
+--       max, min (ZREVRANGEBYLEX bounds), count, ttl to refresh (0: none), now, thread_id
+-- Returns {record, cv, values, writes} per checkpoint, newest first.
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for _, v in ipairs(part) do out[#out + 1] = v end
+  end
+  return out
+end
+local all = ARGV[1] == 'all'
+local key = KEYS[2]
+if all then key = KEYS[3] end
+local members = redis.call('ZREVRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {}
+for _, m in ipairs(members) do
+  local nsp, id
+  if all then
+    local z = string.find(m, '\\0', 1, true)
+    local ns = string.sub(m, z + 1)
+    id = string.sub(m, 1, z - 1)
+    nsp = #ns .. ':' .. ns
+  else
+    local c = string.find(m, ':', 1, true)
+    local n = tonumber(string.sub(m, 1, c - 1))
+    nsp = string.sub(m, 1, c + n)
+    id = string.sub(m, c + n + 1)
+  end
+  local field = nsp .. id
+  local rec = redis.call('HGET', KEYS[4], field)
+  if rec then
+    local cv = redis.call('HGET', KEYS[5], field)
+    local vals = {}
+    if cv then
+      local fs = {}
+      for j, p in ipairs(cmsgpack.unpack(cv)) do fs[j] = p[2] end
+      vals = hmget(KEYS[6], fs)
+    end
+    local wp = nsp .. #id .. ':' .. id
+    local wf = redis.call('ZRANGEBYLEX', KEYS[7], '[' .. wp, '(' .. wp .. '\\255')
+    out[#out + 1] = {rec, cv or '', vals, hmget(KEYS[8], wf)}
+  end
+end
+local ttl = tonumber(ARGV[5])
+if ttl > 0 and #out > 0 then
+  expire_thread(ttl)
+  if #KEYS >= 9 then
+    redis.call('ZADD', KEYS[9], 'XX', ARGV[6], ARGV[7])
+    redis.call('PEXPIRE', KEYS[9], ttl)
+  end
+end
+return out
+""",
+)
+
+DELETE: Final = Script(
+    "delete",
+    """
+-- ARGV: thread_id, cutoff (ms; '' = unconditional: delete only if not written since)
+-- Returns false when the thread was written after the cutoff, else {checkpoints, run ids}.
+if ARGV[2] ~= '' then
+  local t = redis.call('HGET', KEYS[1], 'touched')
+  if t and tonumber(t) >= tonumber(ARGV[2]) then return false end
+end
+local n = redis.call('ZCARD', KEYS[3])
+local runs = {}
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, 2) == 'r:' then runs[#runs + 1] = string.sub(f, 3) end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+if #KEYS >= 9 then redis.call('ZREM', KEYS[9], ARGV[1]) end
+return {n, runs}
+""",
+)
+
+SNAPSHOT: Final = Script(
+    "snapshot",
+    """
+-- The whole thread, for maintenance computed client-side: {gen, meta, cp, cv, v, w}.
+return {
+  redis.call('HGET', KEYS[1], 'gen') or '0',
+  redis.call('HGETALL', KEYS[1]),
+  redis.call('HGETALL', KEYS[4]),
+  redis.call('HGETALL', KEYS[5]),
+  redis.call('HGETALL', KEYS[6]),
+  redis.call('HGETALL', KEYS[8]),
+}
+""",
+)
+
+APPLY: Final = Script(
+    "apply",
+    _EXPIRE_THREAD
+    + """
+-- ARGV: check ('' none; 'empty': the thread has no checkpoint; else the expected gen),
+--       ttl, thread_id, ops (msgpack [[command, key index, args...], ...])
+-- Returns 0 when the check failed (nothing done), 2 when the thread is now empty, else 1.
+local check = ARGV[1]
+if check == 'empty' then
+  if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+elseif check ~= '' then
+  if (redis.call('HGET', KEYS[1], 'gen') or '0') ~= check then return 0 end
+end
+for _, op in ipairs(cmsgpack.unpack(ARGV[4])) do
+  local key = KEYS[op[2]]
+  for i = 3, #op, 500 do
+    redis.call(op[1], key, unpack(op, i, math.min(i + 499, #op)))
+  end
+end
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+  if #KEYS >= 9 then redis.call('ZREM', KEYS[9], ARGV[3]) end
+  return 2
+end
+redis.call('HINCRBY', KEYS[1], 'gen', 1)
+expire_thread(tonumber(ARGV[2]))
+return 1
+""",
+)

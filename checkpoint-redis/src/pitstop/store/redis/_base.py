@@ -1,0 +1,362 @@
+"""What both Redis stores share and that never blocks: planning, encoding, ranking, decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import sys
+from array import array
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import msgpack
+
+from pitstop.checkpoint.errors import CorruptRecordError, InvalidArgumentError
+from pitstop.checkpoint.serde import MsgpackSerializer
+from pitstop.store.base import (
+    BaseStore,
+    EmbeddingsAdapter,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    cosine_similarity,
+    ensure_embeddings,
+    extract_texts,
+    filter_namespaces,
+    has_prefix,
+    matches_filter,
+    normalize_ops,
+    rank_page,
+    tokenize_fields,
+    validate_ttl,
+)
+from pitstop.store.redis import _scripts as s
+
+__all__ = ["AsyncSide", "BaseRedisStore", "Plan", "Stored", "SyncSide"]
+
+_T = TypeVar("_T")
+_Key = tuple[tuple[str, ...], str]
+
+
+def encode_vector(vector: Sequence[float]) -> bytes:
+    """A vector as little-endian float32 bytes."""
+    packed = array("f", vector)
+    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def decode_vector(blob: bytes) -> builtins.list[float]:
+    packed = array("f")
+    packed.frombytes(blob)
+    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
+        packed.byteswap()
+    return packed.tolist()
+
+
+def _from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def _to_us(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass
+class Stored:
+    """One item as read back."""
+
+    member: bytes
+    namespace: tuple[str, ...]
+    key: str
+    value: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    seq: int
+    ttl: float | None
+    vectors: builtins.list[builtins.list[float]]
+
+    def item(self) -> Item:
+        return Item(
+            value=self.value,
+            key=self.key,
+            namespace=self.namespace,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+    def search_item(self, score: float | None) -> SearchItem:
+        return SearchItem(
+            namespace=self.namespace,
+            key=self.key,
+            value=self.value,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            score=score,
+        )
+
+
+@dataclass
+class Plan:
+    """A validated batch and the embedding work it needs."""
+
+    ops: builtins.list[Op]
+    puts: dict[_Key, PutOp]
+    fields: dict[_Key, builtins.list[tuple[str, str]]] = field(default_factory=dict)
+    texts: builtins.list[str] = field(default_factory=builtins.list)
+    queries: builtins.list[str] = field(default_factory=builtins.list)
+
+
+class BaseRedisStore(BaseStore):
+    """Shared state and non-blocking logic of :class:`RedisStore` and :class:`AsyncRedisStore`."""
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        *,
+        prefix: str = "pitstop",
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise InvalidArgumentError(f"prefix must be non-empty without braces: {prefix!r}")
+        self.prefix = prefix
+        self.keys = s.store_keys(prefix)
+        self.index_config: IndexConfig | None = None
+        self.embeddings: EmbeddingsAdapter | None = None
+        self._fields: builtins.list[tuple[str, builtins.list[str]]] = []
+        if index:
+            self.index_config = IndexConfig(**index)
+            dims = index.get("dims")
+            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+                raise InvalidArgumentError(f"index 'dims' must be a positive integer, got {dims!r}")
+            self.embeddings = ensure_embeddings(index.get("embed"))
+            self._fields = tokenize_fields(index.get("fields"))
+        self.ttl_config = TTLConfig(**ttl) if ttl else None
+        if ttl:
+            validate_ttl(ttl.get("default_ttl"))
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._serde = MsgpackSerializer()
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def _plan(self, ops: Iterable[Op]) -> Plan:
+        normalized = normalize_ops(ops)
+        puts: dict[_Key, PutOp] = {}
+        for op in normalized:
+            if isinstance(op, PutOp):
+                puts.pop((op.namespace, op.key), None)  # last write wins, in its position
+                puts[(op.namespace, op.key)] = op
+        plan = Plan(normalized, puts)
+        if self.embeddings is None:
+            return plan
+        plan.queries = builtins.list(
+            dict.fromkeys(op.query for op in normalized if isinstance(op, SearchOp) and op.query)
+        )
+        texts: dict[str, None] = {}
+        for key, op in puts.items():
+            if op.value is None or op.index is False:
+                continue
+            paths = self._fields if op.index is None else tokenize_fields(op.index)
+            pairs = extract_texts(op.value, paths)
+            plan.fields[key] = pairs
+            texts.update(dict.fromkeys(text for _, text in pairs))
+        plan.texts = builtins.list(texts)
+        return plan
+
+    def _check_dims(self, vectors: Iterable[Sequence[float]]) -> None:
+        if self.index_config is None:
+            return
+        dims = self.index_config["dims"]
+        for vector in vectors:
+            if len(vector) != dims:
+                raise InvalidArgumentError(
+                    f"the embedder returned a vector of {len(vector)} dimensions, "
+                    f"the index is configured for {dims}"
+                )
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def _put_args(
+        self, plan: Plan, documents: Sequence[Sequence[float]], now: datetime
+    ) -> builtins.list[Any]:
+        """ARGV of the ``PUT`` script for every write of the batch."""
+        if documents:
+            self._check_dims(documents)
+        by_text = dict(zip(plan.texts, documents, strict=True))
+        now_us = _to_us(now)
+        args: builtins.list[Any] = [now_us, now_us // 1000]
+        for key, op in plan.puts.items():
+            m = s.member(op.namespace, op.key)
+            if op.value is None:
+                args += [m, "", ""]
+                continue
+            tag, blob = self._serde.dumps_typed(dict(op.value))
+            vectors = [encode_vector(by_text[text]) for _, text in plan.fields.get(key, ())]
+            record = msgpack.packb(
+                [builtins.list(op.namespace), op.key, tag, blob, op.ttl, vectors],
+                use_bin_type=True,
+            )
+            expiry = "" if op.ttl is None else now_us // 1000 + round(op.ttl * 60_000)
+            args += [m, record, expiry]
+        return args
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def _decode(self, entry: Sequence[bytes], now_ms: int) -> Stored | None:
+        """An item from a ``READ`` entry; None when it expired (or vanished meanwhile)."""
+        raw_member, raw_record, raw_ts, raw_exp = entry
+        if not raw_record or (raw_exp and float(raw_exp) <= now_ms):
+            return None
+        try:
+            ns, key, tag, blob, ttl, vectors = msgpack.unpackb(raw_record, raw=False)
+            created, updated, seq = raw_ts.split(b":")
+            value = self._serde.loads_typed((tag, blob))
+        except Exception as exc:
+            raise CorruptRecordError(f"store item {raw_member!r}: {exc}") from exc
+        return Stored(
+            member=raw_member,
+            namespace=tuple(ns),
+            key=key,
+            value=value,
+            created_at=_from_us(int(created)),
+            updated_at=_from_us(int(updated)),
+            seq=int(seq),
+            ttl=ttl,
+            vectors=[decode_vector(v) for v in vectors],
+        )
+
+    @staticmethod
+    def _range_of(namespace: tuple[str, ...], key: str | None = None) -> tuple[bytes, bytes]:
+        """ZRANGEBYLEX bounds of one item, or of every item under a namespace prefix."""
+        if key is not None:
+            exact = b"[" + s.member(namespace, key).encode()
+            return exact, exact
+        if not namespace:
+            return b"-", b"+"
+        enc = s.ns_enc(namespace).encode()
+        return b"[" + enc, b"(" + enc + b"\xff"
+
+    def _get_result(
+        self, op: GetOp, entries: Sequence[Any], now_ms: int, refresh: builtins.list[Stored]
+    ) -> Item | None:
+        found = self._decode(entries[0], now_ms) if entries else None
+        if found is None:
+            return None
+        if op.refresh_ttl and found.ttl is not None:
+            refresh.append(found)
+        return found.item()
+
+    def _search_result(
+        self,
+        op: SearchOp,
+        entries: Sequence[Any],
+        now_ms: int,
+        queries: Mapping[str, Sequence[float]],
+        refresh: builtins.list[Stored],
+    ) -> builtins.list[SearchItem]:
+        """Filter every candidate first, then order and page: a page is never short."""
+        matches = [
+            item
+            for item in (self._decode(e, now_ms) for e in entries)
+            if item is not None
+            and has_prefix(item.namespace, op.namespace_prefix)
+            and matches_filter(item.value, op.filter)
+        ]
+        matches.sort(key=lambda m: (m.updated_at, m.seq), reverse=True)
+        page: builtins.list[tuple[float | None, Stored]]
+        if op.query and self.embeddings is not None:
+            query = queries[op.query]
+            scored = [
+                (max(cosine_similarity(query, v) for v in m.vectors), m)
+                for m in matches
+                if m.vectors
+            ]
+            unscored = [m for m in matches if not m.vectors]
+            page = rank_page(scored, unscored, offset=op.offset, limit=op.limit)
+        else:
+            page = [(None, m) for m in matches[op.offset : op.offset + op.limit]]
+        for _, item in page:
+            if op.refresh_ttl and item.ttl is not None:
+                refresh.append(item)
+        return [item.search_item(score) for score, item in page]
+
+    @staticmethod
+    def _namespaces_result(
+        op: ListNamespacesOp, entries: Sequence[Any], now_ms: int
+    ) -> builtins.list[tuple[str, ...]]:
+        live = {s.namespace_of(e[0]) for e in entries if not (e[3] and float(e[3]) <= now_ms)}
+        return filter_namespaces(live, op)
+
+    @staticmethod
+    def _refresh_args(items: Sequence[Stored], now: datetime) -> builtins.list[Any]:
+        now_ms = _to_us(now) // 1000
+        args: builtins.list[Any] = []
+        for item in items:
+            assert item.ttl is not None
+            args += [now_ms + round(item.ttl * 60_000), item.member]
+        return args
+
+
+class SyncSide(BaseRedisStore):
+    """``RedisStore``'s async entry points: the sync method in a worker thread."""
+
+    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
+        """Run ops in one batch (in a worker thread)."""
+        return await asyncio.to_thread(self.batch, builtins.list(ops))
+
+    async def asweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+        return await asyncio.to_thread(self.sweep_ttl)
+
+    def sweep_ttl(self) -> int:  # implemented by the store
+        raise NotImplementedError
+
+
+class AsyncSide(BaseRedisStore):
+    """``AsyncRedisStore``'s sync entry points: run on its loop, never from that loop's thread."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def asweep_ttl(self) -> int:  # implemented by the store
+        raise NotImplementedError
+
+    def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self.loop
+        if loop is not None and loop.is_running() and running is not loop:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        if running is not None:
+            coro.close()
+            raise asyncio.InvalidStateError(
+                f"synchronous {type(self).__name__}.{method}() called on a running event loop's "
+                f"thread, which would deadlock: use 'await store.a{method}(...)'"
+            )
+        if loop is not None and not loop.is_closed():
+            return loop.run_until_complete(coro)
+        return asyncio.run(coro)
+
+    def batch(self, ops: Iterable[Op]) -> builtins.list[Any]:
+        """Run ops in one batch on the store's event loop (never from that loop's thread)."""
+        return self._run(self.abatch(builtins.list(ops)), "batch")
+
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; return how many were deleted."""
+        return self._run(self.asweep_ttl(), "sweep_ttl")

@@ -1,0 +1,200 @@
+"""Redis-specific behaviour: round trips, key schema and hash tags, TTL, retention, memory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from redis_factories import URL, prefix_keys, sync_saver
+
+from pitstop.checkpoint.base import InvalidArgumentError, RetentionPolicy
+from pitstop.checkpoint.redis import AsyncRedisSaver, RedisSaver
+from pitstop.checkpoint.redis import _keys as k
+
+
+def ckpt(
+    n: int, values: dict[str, Any] | None = None, versions: dict[str, str] | None = None
+) -> Any:
+    return {
+        "v": 4,
+        "id": f"1ef00000-0000-6000-8000-{n:012x}",
+        "ts": "2024-07-31T20:14:19.804150+00:00",
+        "channel_values": values or {},
+        "channel_versions": versions or {},
+        "versions_seen": {},
+        "updated_channels": None,
+    }
+
+
+def conf(thread: str, ns: str = "", checkpoint_id: str | None = None) -> Any:
+    c: dict[str, Any] = {"thread_id": thread, "checkpoint_ns": ns}
+    if checkpoint_id:
+        c["checkpoint_id"] = checkpoint_id
+    return {"configurable": c}
+
+
+class Counting:
+    """Counts the commands a client sends (a pipeline counts as one round trip)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.calls: list[str] = []
+        original = client.execute_command
+
+        def execute(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(str(args[0]))
+            return original(*args, **kwargs)
+
+        client.execute_command = execute  # type: ignore[method-assign]
+
+
+def test_put_get_list_are_one_round_trip_each() -> None:
+    with sync_saver() as saver:
+        counter = Counting(saver.client)  # type: ignore[arg-type]
+        parent = None
+        for n in range(1, 30):
+            values = {"msgs": ["m"] * n, "n": n}
+            versions = {"msgs": f"{n:032}.1", "n": f"{n:032}.2"}
+            saver.put(conf("t", "", parent), ckpt(n, values, versions), {"step": n}, versions)
+            parent = ckpt(n)["id"]
+            saver.put_writes(conf("t", "", parent), [("a", n), ("b", n)], "task")
+        assert counter.calls == ["EVALSHA"] * 58
+        counter.calls.clear()
+        found = saver.get_tuple(conf("t"))
+        assert found is not None
+        assert found.checkpoint["channel_values"]["n"] == 29
+        assert found.pending_writes == [("task", "a", 29), ("task", "b", 29)]
+        assert counter.calls == ["EVALSHA"]
+        counter.calls.clear()
+        assert len(list(saver.list(conf("t"), limit=10))) == 10
+        assert counter.calls == ["EVALSHA"]
+
+
+def test_every_key_of_a_thread_shares_one_slot_even_with_braces() -> None:
+    for thread in ["plain", "with {braces}", "}{", "ünïcode", "a" * 500, "x" * 3]:
+        keys = k.thread_keys("p", thread)
+        slots = {redis.cluster.key_slot(key.encode()) for key in keys}
+        assert len(slots) == 1, thread
+    assert k.tag("abc") != k.tag("616263")
+    assert k.tag("{x}").startswith("x")
+    # parts are prefix-free: a namespace range never reaches another namespace
+    assert not k.part("ab").startswith(k.part("a"))
+    with sync_saver() as saver:
+        for thread in ["with {braces}", "}{", "ünïcode"]:
+            saver.put(conf(thread), ckpt(1), {}, {})
+            assert saver.get_tuple(conf(thread)) is not None
+        assert sorted(t.config["configurable"]["thread_id"] for t in saver.list(None)) == sorted(
+            ["with {braces}", "}{", "ünïcode"]
+        )
+
+
+def test_values_are_stored_once_per_version_as_msgpack() -> None:
+    with sync_saver() as saver:
+        big = "x" * 10_000
+        saver.put(conf("t"), ckpt(1, {"big": big}, {"big": "1"}), {}, {"big": "1"})
+        for n in range(2, 6):  # "big" unchanged: never written again
+            saver.put(conf("t", "", ckpt(n - 1)["id"]), ckpt(n, {"big": big}, {"big": "1"}), {}, {})
+        client = redis.Redis.from_url(URL)
+        values = client.hgetall(k.thread_keys(saver.prefix, "t")[5])
+        assert len(values) == 1
+        (blob,) = values.values()
+        assert blob.startswith(b"msgpack\x00")
+        assert b"x" * 10_000 in blob
+        found = saver.get_tuple(conf("t"))
+        assert found is not None
+        assert found.checkpoint["channel_values"] == {"big": big}
+        client.close()
+
+
+def test_ttl_every_key_expires_and_the_whole_thread_goes() -> None:
+    with sync_saver(ttl=timedelta(seconds=1.5)) as saver:
+        saver.put(conf("t"), ckpt(1, {"a": 1}, {"a": "1"}), {"run_id": "r1"}, {"a": "1"})
+        saver.put_writes(conf("t", "", ckpt(1)["id"]), [("w", 1)], "task")
+        saver.put(conf("t", "child:1"), ckpt(2), {}, {})
+        client = redis.Redis.from_url(URL)
+        keys = prefix_keys(saver.prefix)
+        assert len(keys) >= 9
+        ttls = {key: client.pttl(key) for key in keys}
+        assert all(0 < ttl <= 1500 for ttl in ttls.values()), ttls  # no key without expiry
+        time.sleep(1.0)
+        saver.put(conf("t", "", ckpt(1)["id"]), ckpt(3), {}, {})  # a write refreshes all keys
+        thread_keys = [key.encode() for key in k.thread_keys(saver.prefix, "t")]
+        assert set(thread_keys) <= set(keys)
+        assert all(1000 < client.pttl(key) <= 1500 for key in thread_keys)
+        time.sleep(1.0)
+        assert saver.get_tuple(conf("t")) is not None  # 2.0 s after the first write
+        time.sleep(0.8)
+        assert saver.get_tuple(conf("t")) is None
+        assert list(saver.list(None)) == []
+        assert prefix_keys(saver.prefix) == []  # the whole thread went together
+        client.close()
+
+
+def test_ttl_refresh_on_read() -> None:
+    with sync_saver(ttl=timedelta(seconds=1.2), refresh_on_read=True) as saver:
+        saver.put(conf("t"), ckpt(1), {}, {})
+        for _ in range(3):
+            time.sleep(0.6)
+            assert saver.get_tuple(conf("t")) is not None  # each read pushes expiry back
+        time.sleep(1.5)
+        assert saver.get_tuple(conf("t")) is None
+    with sync_saver(ttl=timedelta(seconds=1.2)) as saver:
+        saver.put(conf("t"), ckpt(1), {}, {})
+        time.sleep(0.7)
+        assert saver.get_tuple(conf("t")) is not None
+        time.sleep(0.7)
+        assert saver.get_tuple(conf("t")) is None  # reads did not refresh
+
+
+def test_ttl_in_minutes_and_validation() -> None:
+    with sync_saver(ttl=2) as saver:
+        assert saver.ttl_ms == 120_000
+    with pytest.raises(InvalidArgumentError):
+        RedisSaver(redis.Redis.from_url(URL), ttl=0)
+    with pytest.raises(InvalidArgumentError):
+        RedisSaver(redis.Redis.from_url(URL), prefix="a{b}")
+    with pytest.raises(InvalidArgumentError):
+        RedisSaver(redis.Redis.from_url(URL, decode_responses=True))
+
+
+def test_sweep_idle_threads_and_keep_last() -> None:
+    now = [1_000_000.0]
+    with sync_saver(clock=lambda: now[0]) as saver:
+        for thread in ("old", "new"):
+            parent = None
+            for n in range(1, 6):
+                versions = {"x": f"{n:032}.5"}
+                saver.put(conf(thread, "", parent), ckpt(n, {"x": n}, versions), {}, versions)
+                parent = ckpt(n)["id"]
+            now[0] += 3600
+        result = saver.sweep(RetentionPolicy(max_idle=timedelta(minutes=90)))
+        assert (result.threads_deleted, result.checkpoints_deleted) == (1, 5)
+        assert saver.get_tuple(conf("old")) is None
+        result = saver.sweep(RetentionPolicy(keep_last=2))
+        assert result.checkpoints_deleted == 3
+        listed = list(saver.list(conf("new")))
+        assert [t.checkpoint["channel_values"] for t in listed] == [{"x": 5}, {"x": 4}]
+        client = redis.Redis.from_url(URL)
+        assert len(client.hgetall(k.thread_keys(saver.prefix, "new")[5])) == 2  # values collected
+        client.close()
+
+
+def test_memory_usage_of_a_thread() -> None:
+    with sync_saver() as saver:
+        assert saver.memory_usage("t") == 0
+        saver.put(conf("t"), ckpt(1, {"a": "x" * 5000}, {"a": "1"}), {}, {"a": "1"})
+        assert saver.memory_usage("t") > 5000
+
+
+def test_async_saver_sync_call_on_its_loop_raises() -> None:
+    async def main() -> None:
+        async with AsyncRedisSaver.from_conn_string(URL, prefix="pitstop-test-loop") as saver:
+            with pytest.raises(asyncio.InvalidStateError):
+                saver.get_tuple(conf("t"))
+            # from another thread, the sync API runs on the saver's loop
+            assert await asyncio.to_thread(saver.get_tuple, conf("t")) is None
+
+    asyncio.run(main())
