@@ -4,7 +4,8 @@
 
 Runs ``pitstop.conformance.bench`` (the workloads of ``pitstop-conformance bench``) with the
 sync workloads on the sync savers and the async workloads on the async savers (each flavour
-through its native API), all on fresh files in one process, and prints one table. The graph
+through its native API), all on fresh files in one process, the savers interleaved per workload
+(ratios come from rounds measured side by side), and prints one table. The graph
 rows also list LangGraph's ``InMemorySaver``. Not a test: nothing here is collected by pytest.
 """
 
@@ -72,18 +73,25 @@ def main() -> int:
         ("langgraph-sqlite", official_sync, official_async),
         ("langgraph-memory", langgraph_memory, langgraph_memory),
     ]
-    results = []
-    for name, sync_factory, async_factory in pairs:
-        merged = bench.BenchResult(name)
-        for api, create in (("sync", sync_factory), ("async", async_factory)):
-            factory = SaverFactory(create=create, stored_bytes=_size, name=name)
-            if name == "langgraph-memory":
-                factory = SaverFactory(create=create, name=name)
-            (result,) = bench.run_bench([factory], repeat=args.repeat, apis=(api,))
-            merged.ops.update(result.ops)
+    merged = {name: bench.BenchResult(name) for name, _, _ in pairs}
+    for api in ("sync", "async"):
+        # One run per API with every saver in it: pitstop-conformance interleaves the factories
+        # per workload, so each ratio compares rounds measured side by side.
+        factories = [
+            SaverFactory(
+                create=sync_factory if api == "sync" else async_factory,
+                stored_bytes=None if name == "langgraph-memory" else _size,
+                name=name,
+            )
+            for name, sync_factory, async_factory in pairs
+        ]
+        for (name, _, _), result in zip(
+            pairs, bench.run_bench(factories, repeat=args.repeat, apis=(api,)), strict=True
+        ):
+            merged[name].ops.update(result.ops)
             if result.stored_bytes is not None:
-                merged.stored_bytes = result.stored_bytes
-        results.append(merged)
+                merged[name].stored_bytes = result.stored_bytes
+    results = list(merged.values())
     print(bench.render(results))
     if args.chart:
         bench.chart(results, args.chart)

@@ -219,3 +219,65 @@ async def test_sync_saver_async_methods_run_in_a_thread(saver: SqliteSaver) -> N
     found = await saver.aget_tuple(cfg("t"))
     assert found is not None
     assert [t.metadata["step"] async for t in saver.alist(None)] == [1]
+
+
+def test_thread_touch_has_one_second_resolution(tmp_path: Path) -> None:
+    now = [1000.0]
+    conn = sqlite3.connect(
+        str(tmp_path / "touch.db"), check_same_thread=False, isolation_level=None
+    )
+    saver = SqliteSaver(conn, clock=lambda: now[0])
+
+    def touched() -> float:
+        (value,) = conn.execute("SELECT touched_at FROM threads WHERE thread_id = 't'").fetchone()
+        return float(value)
+
+    ids = put_chain(saver, "t", 1)
+    assert touched() == 1000.0
+    now[0] = 1000.5  # less than a second later: the row (and its page) is left alone
+    saver.put_writes(cfg("t", checkpoint_id=ids[0]), [("items", 1)], "task")
+    assert touched() == 1000.0
+    now[0] = 1001.0
+    saver.put_writes(cfg("t", checkpoint_id=ids[0]), [("items", 2)], "task-2")
+    assert touched() == 1001.0
+    now[0] = 900.0  # a clock that went back is recorded as it was before
+    put_chain(saver, "t", 1, start=5)
+    assert touched() == 900.0
+    conn.close()
+
+
+def test_one_statement_page_keeps_orders(saver: SqliteSaver) -> None:
+    # Three threads sharing checkpoint ids: the page is ordered by (id, thread, ns), descending.
+    for thread in ("a", "c", "b"):
+        put_chain(saver, thread, 3)
+        put_chain(saver, thread, 2, ns="child:1")
+    listed = [
+        (t.config["configurable"]["checkpoint_id"], t.config["configurable"]["thread_id"])
+        for t in saver.list(None, limit=7)
+    ]
+    expected = sorted(
+        (
+            (t.config["configurable"]["checkpoint_id"], t.config["configurable"]["thread_id"])
+            for t in saver.list(None)
+        ),
+        reverse=True,
+    )[:7]
+    assert listed == expected
+    assert len(list(saver.list(None))) == 15
+    # Writes come back as the runtime applies them: (task_path, task_id, idx).
+    head = saver.get_tuple(cfg("a"))
+    assert head is not None
+    config = head.config
+    saver.put_writes(config, [("x", 1), ("y", 2)], "task-b", "~2")
+    saver.put_writes(config, [("x", 3)], "task-a", "~2")
+    saver.put_writes(config, [("x", 4), ("y", 5)], "task-z", "~1")
+    found = saver.get_tuple(config)
+    assert found is not None
+    assert found.pending_writes == [
+        ("task-z", "x", 4),
+        ("task-z", "y", 5),
+        ("task-a", "x", 3),
+        ("task-b", "x", 1),
+        ("task-b", "y", 2),
+    ]
+    assert found.checkpoint["channel_values"] == {"items": [1, 2, 3], "fixed": "same"}

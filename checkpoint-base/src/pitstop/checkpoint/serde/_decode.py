@@ -338,7 +338,7 @@ class _Level:
 class Decoder:
     """Decodes pitstop/LangGraph msgpack under one revival policy."""
 
-    __slots__ = ("_classes", "_names", "_strict", "_top", "revivers")
+    __slots__ = ("_classes", "_hook", "_names", "_strict", "_top", "revivers")
 
     def __init__(
         self, *, strict: bool, names: frozenset[tuple[str, str]], classes: frozenset[type]
@@ -348,6 +348,7 @@ class Decoder:
         self._classes = classes
         self.revivers: dict[tuple[int, str, str], Reviver] = {}
         self._top = _Level(self, 0)
+        self._hook = self._top._hook
 
     def loads(self, data: bytes) -> Any:
         """Decode a whole ``"msgpack"`` payload.
@@ -358,7 +359,14 @@ class Decoder:
             DeserializationError: a value could not be rebuilt.
         """
         try:
-            return self._top.unpack(data)
+            # `self._top.unpack(data)`, inlined (the top level always decodes on the C stack):
+            # most payloads are small, and this saves a Python call per value.
+            try:
+                return _unpackb(
+                    data, ext_hook=self._hook, strict_map_key=False, unicode_errors="surrogatepass"
+                )
+            except TypeError:
+                return self._top._unpack_keys(data)
         except DeserializationError:
             raise
         except RecursionError as exc:

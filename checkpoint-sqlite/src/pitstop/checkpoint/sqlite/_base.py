@@ -306,6 +306,11 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         writes: dict[int, builtins.list[Row]] = {}
         for write_row in write_rows:
             writes.setdefault(write_row[0], []).append(write_row)
+        # The serializer is called directly; only a failure goes through `_load` again, which
+        # raises the error naming the record (same result, without a wrapper per value).
+        loads = self.serde.loads_typed
+        load = self._load
+        make_config = self._make_config
         result: builtins.list[CheckpointTuple | None] = []
         for row in rows:
             rowid, thread_id, ns, checkpoint_id, parent_id, type_, blob = row[:7]
@@ -314,25 +319,32 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             if filter and not metadata_matches(metadata, filter):
                 result.append(None)
                 continue
-            checkpoint = self._load((type_, blob), **where)
+            try:
+                checkpoint = loads((type_, blob))
+            except Exception:
+                checkpoint = load((type_, blob), **where)
             if not isinstance(checkpoint, dict):
                 raise self._corrupt(TypeError("not a mapping"), row, "checkpoint")
-            checkpoint["channel_values"] = {
-                channel: self._load((vtype, vblob), channel=channel, **where)
-                for _, channel, vtype, vblob in values.get(rowid, ())
-            }
-            pending: builtins.list[PendingWrite] = [
-                (task_id, channel, self._load((wtype, wblob), channel=channel, **where))
-                for _, task_id, channel, wtype, wblob in writes.get(rowid, ())
-            ]
+            channel_values: dict[str, Any] = {}
+            for _, channel, vtype, vblob in values.get(rowid, ()):
+                try:
+                    channel_values[channel] = loads((vtype, vblob))
+                except Exception:
+                    channel_values[channel] = load((vtype, vblob), channel=channel, **where)
+            checkpoint["channel_values"] = channel_values
+            pending: builtins.list[PendingWrite] = []
+            for _, task_id, channel, wtype, wblob in writes.get(rowid, ()):
+                try:
+                    value = loads((wtype, wblob))
+                except Exception:
+                    value = load((wtype, wblob), channel=channel, **where)
+                pending.append((task_id, channel, value))
             result.append(
                 CheckpointTuple(
-                    config=self._make_config(thread_id, ns, checkpoint_id),
+                    config=make_config(thread_id, ns, checkpoint_id),
                     checkpoint=checkpoint,  # type: ignore[arg-type]
                     metadata=metadata,
-                    parent_config=(
-                        self._make_config(thread_id, ns, parent_id) if parent_id else None
-                    ),
+                    parent_config=make_config(thread_id, ns, parent_id) if parent_id else None,
                     pending_writes=pending,
                 )
             )

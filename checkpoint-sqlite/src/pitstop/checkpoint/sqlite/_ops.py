@@ -160,18 +160,49 @@ def _put_writes(
 
 
 def read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Page:
-    """One page of checkpoints with their values and pending writes (three queries, one hop)."""
-    return transaction(conn, q.BEGIN_READ, _read_page, sql, params)
+    """One page of checkpoints with their values and pending writes (one statement, one hop).
+
+    A single ``SELECT`` sees one snapshot, so no explicit transaction is needed. Checkpoint rows
+    come back in page order (newest first), write rows ``(rowid, task_id, channel, type, value)``
+    in the order the runtime applies them (``task_path``, ``task_id``, ``idx``).
+    """
+    delay = 0.005
+    for attempt in range(ATTEMPTS):
+        try:
+            found = conn.execute(sql, params).fetchall()
+            break
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(delay)
+            delay *= 2
+    rows: list[Row] = []
+    values: list[Row] = []
+    raw_writes: list[Row] = []
+    for row in found:
+        kind = row[0]
+        if kind == q.PAGE_VALUE:
+            values.append(row[1:5])
+        elif kind == q.PAGE_WRITE:
+            raw_writes.append(row)
+        else:
+            rows.append(row[1:])
+    if len(rows) > 1:
+        rows.sort(key=_page_order, reverse=True)
+    if not raw_writes:
+        return rows, values, []
+    raw_writes.sort(key=_write_order)
+    return rows, values, [row[1:6] for row in raw_writes]
 
 
-def _read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Page:
-    rows = conn.execute(sql, params).fetchall()
-    if not rows:
-        return rows, [], []
-    rowids = json.dumps([row[0] for row in rows])
-    values = conn.execute(q.SELECT_BLOBS_FOR_ROWIDS, (rowids,)).fetchall()
-    writes = conn.execute(q.SELECT_WRITES_FOR_ROWIDS, (rowids,)).fetchall()
-    return rows, values, writes
+def _page_order(row: Row) -> tuple[Any, ...]:
+    """``ORDER BY checkpoint_id, thread_id, checkpoint_ns`` of a checkpoint row."""
+    return row[3], row[1], row[2]
+
+
+def _write_order(row: Row) -> tuple[Any, ...]:
+    """``ORDER BY rowid, task_path, task_id, idx`` of a write row."""
+    return row[1], row[6], row[2], row[7]
 
 
 def delta_history(

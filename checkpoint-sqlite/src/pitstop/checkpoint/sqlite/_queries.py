@@ -38,10 +38,12 @@ __all__ = [
     "LIST_WHERE_THREAD",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
+    "PAGE_CHECKPOINT",
+    "PAGE_VALUE",
+    "PAGE_WRITE",
     "PRAGMAS",
     "SELECT_BLOB_KEYS",
     "SELECT_BLOB_KEYS_OF_NS",
-    "SELECT_BLOBS_FOR_ROWIDS",
     "SELECT_CHAIN",
     "SELECT_CHECKPOINT_COUNT",
     "SELECT_CHECKPOINT_SHAPES",
@@ -52,7 +54,6 @@ __all__ = [
     "SELECT_NAMESPACES_OF_THREAD",
     "SELECT_PARENT_ID",
     "SELECT_THREAD_EXISTS",
-    "SELECT_WRITES_FOR_ROWIDS",
     "SELECT_WRITES_OF_CHECKPOINTS",
     "TOUCH_THREAD",
     "UPSERT_BLOB",
@@ -69,6 +70,9 @@ PRAGMAS: Final = (
     # last transactions (never corrupting the file).
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = OFF",
+    # ~32 MB of page cache (the default is 2 MB): a listing reads every value of a thread, and
+    # re-reading pages from the file costs more than decoding them. Pages are cached as used.
+    "PRAGMA cache_size = -32000",
 )
 """Per-connection settings, applied by ``setup()`` (``busy_timeout`` is set separately)."""
 
@@ -180,7 +184,12 @@ VALUES (?, ?, ?, ?, ?, ?)"""
 
 TOUCH_THREAD: Final = """
 INSERT INTO threads (thread_id, touched_at) VALUES (?, ?)
-ON CONFLICT (thread_id) DO UPDATE SET touched_at = excluded.touched_at"""
+ON CONFLICT (thread_id) DO UPDATE SET touched_at = excluded.touched_at
+WHERE NOT (excluded.touched_at >= threads.touched_at
+           AND excluded.touched_at < threads.touched_at + 1.0)"""
+"""Record a thread's last write time, to the second: a write less than a second after the
+recorded time leaves the row (and its page) untouched, which saves a page write per commit
+while a graph runs. Retention's ``max_idle`` is thus exact to within one second."""
 
 _WRITE_COLUMNS: Final = (
     "(thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path)"
@@ -199,12 +208,15 @@ INSERT_WRITE_REPLACE: Final = (
 # -- reads -------------------------------------------------------------------------------------
 
 LIST_SELECT: Final = """
-SELECT rowid, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
-       metadata, metadata_type, metadata_blob
+WITH keys AS (
+SELECT rowid AS k
 FROM checkpoints
 WHERE 1"""
-"""A page of checkpoints: ``LIST_SELECT``, then some ``LIST_WHERE_*`` conditions, then
-``LIST_ORDER``. Only these constant pieces are ever joined; every value is a bound parameter."""
+"""A page of checkpoints with their values and pending writes, in one statement (one snapshot
+without an explicit transaction): ``LIST_SELECT``, then some ``LIST_WHERE_*`` conditions, then
+``LIST_ORDER``. Only these constant pieces are ever joined; every value is a bound parameter.
+Each result row starts with its kind (``PAGE_CHECKPOINT``, ``PAGE_VALUE``, ``PAGE_WRITE``) and
+the checkpoint's rowid; ``read_page`` splits and orders them."""
 
 LIST_WHERE_THREAD: Final = " AND thread_id = :thread_id"
 LIST_WHERE_NS: Final = " AND checkpoint_ns = :checkpoint_ns"
@@ -238,30 +250,39 @@ LIST_WHERE_FILTER: Final = """
 """The metadata filter, compiled to a JSON array of ``[json_path, kind, value]`` (keys become
 quoted JSON paths, bound as a parameter): a row must satisfy all of them. What SQL cannot decide
 exactly (objects, arrays, unusual keys) is left to the exact check in Python."""
-LIST_ORDER: Final = "\nORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT :limit"
-
-SELECT_BLOBS_FOR_ROWIDS: Final = """
-SELECT c.rowid, b.channel, b.type, b.blob
-FROM checkpoints AS c
+LIST_ORDER: Final = """
+ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT :limit),
+page AS MATERIALIZED (
+SELECT c.rowid AS rid, c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
+       c.type, c.checkpoint, c.metadata, c.metadata_type, c.metadata_blob, c.channel_versions
+FROM keys CROSS JOIN checkpoints AS c ON c.rowid = keys.k)
+SELECT 0, rid, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+       metadata, metadata_type, metadata_blob
+FROM page
+UNION ALL
+SELECT 1, c.rid, b.channel, b.type, b.blob, NULL, NULL, NULL, NULL, NULL, NULL
+FROM page AS c
 CROSS JOIN json_each(c.channel_versions) AS v
 CROSS JOIN blobs AS b
   ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
  AND b.channel = v.key AND b.version = v.value
-WHERE c.rowid IN (SELECT value FROM json_each(?))"""
-"""The channel values of a page of checkpoints (given as a JSON array of rowids).
-
-``CROSS JOIN`` fixes the join order (checkpoint, its versions, then one primary-key lookup per
-value); left to itself the planner scans the thread's values for each checkpoint."""
-
-SELECT_WRITES_FOR_ROWIDS: Final = """
-SELECT c.rowid, w.task_id, w.channel, w.type, w.value
-FROM checkpoints AS c
-JOIN writes AS w
+UNION ALL
+SELECT 2, c.rid, w.task_id, w.channel, w.type, w.value, w.task_path, w.idx, NULL, NULL, NULL
+FROM page AS c
+CROSS JOIN writes AS w
   ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
- AND w.checkpoint_id = c.checkpoint_id
-WHERE c.rowid IN (SELECT value FROM json_each(?))
-ORDER BY c.rowid, w.task_path, w.task_id, w.idx"""
-"""The pending writes of a page of checkpoints, in the order the runtime applies them."""
+ AND w.checkpoint_id = c.checkpoint_id"""
+"""Sorts and limits the page on keys alone (from the primary-key index when no metadata filter
+applies; sorting whole rows would carry every serialized checkpoint of the thread through the
+sorter), reads the page's rows by rowid, then adds their channel values (``CROSS JOIN`` fixes
+the join order: checkpoint, its versions, then one primary-key lookup per value; left to itself
+the planner scans the thread's values for each checkpoint) and their pending writes (with
+``task_path`` and ``idx``, so ``read_page`` can put them in the order the runtime applies
+them)."""
+
+PAGE_CHECKPOINT: Final = 0
+PAGE_VALUE: Final = 1
+PAGE_WRITE: Final = 2
 
 SELECT_CHAIN: Final = """
 WITH RECURSIVE chain (checkpoint_id, parent_checkpoint_id, channel_versions, depth) AS (
