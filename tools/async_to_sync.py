@@ -78,7 +78,7 @@ RENAMES: Final[Mapping[str, str]] = {
     "AsyncRedisBridge": "RedisBridge",
     "AsyncRedisSaver": "RedisSaver",
     "AsyncRedisStore": "RedisStore",
-    "AsyncSqliteBridge": "SqliteBridge",
+    "AsyncSaverSyncAPI": "SyncSaverAsyncAPI",
     "AsyncSqliteSaver": "SqliteSaver",
     "AsyncSqliteStore": "SqliteStore",
     "StopAsyncIteration": "StopIteration",

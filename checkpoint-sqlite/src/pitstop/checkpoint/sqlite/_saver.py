@@ -27,17 +27,17 @@ from pitstop.checkpoint.base import (
     RunnableConfig,
     SweepResult,
 )
+from pitstop.checkpoint.base.bridge import SyncSaverAsyncAPI
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _ops
 from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
-from pitstop.checkpoint.sqlite._compat import SqliteBridge
 
 __all__ = ["SqliteSaver"]
 
 T = TypeVar("T")
 
 
-class SqliteSaver(SqliteBridge, BaseSqliteSaver):
+class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
     """A checkpoint saver storing everything in one SQLite file (or ``":memory:"``).
 
     Channel values are stored once per (thread, namespace, channel, version), so a value that

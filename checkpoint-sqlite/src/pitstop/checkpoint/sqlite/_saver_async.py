@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio  # ASYNC
 import builtins
 import threading
 import time
@@ -26,17 +25,17 @@ from pitstop.checkpoint.base import (
     RunnableConfig,
     SweepResult,
 )
+from pitstop.checkpoint.base.bridge import AsyncSaverSyncAPI
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _ops
 from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
-from pitstop.checkpoint.sqlite._compat import AsyncSqliteBridge
 
 __all__ = ["AsyncSqliteSaver"]
 
 T = TypeVar("T")
 
 
-class AsyncSqliteSaver(AsyncSqliteBridge, BaseSqliteSaver):
+class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
     """A checkpoint saver storing everything in one SQLite file (or ``":memory:"``).
 
     Channel values are stored once per (thread, namespace, channel, version), so a value that
@@ -55,6 +54,7 @@ class AsyncSqliteSaver(AsyncSqliteBridge, BaseSqliteSaver):
     """
 
     conn: aiosqlite.Connection
+    sync_twin = "SqliteSaver"  # ASYNC
 
     def __init__(
         self,
@@ -68,11 +68,8 @@ class AsyncSqliteSaver(AsyncSqliteBridge, BaseSqliteSaver):
         super().__init__(serde=serde, retention=retention, busy_timeout=busy_timeout, clock=clock)
         self.conn = conn
         self._lock = threading.Lock()
-        if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSqliteBridge)
-            try:
-                self.loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.loop = None
+        if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSaverSyncAPI)
+            self._init_bridge()
 
     @classmethod
     @asynccontextmanager

@@ -1,17 +1,18 @@
-"""The other API of each saver: sync methods for the async saver, async ones for the sync saver.
+"""The other API of a saver: sync methods for an async saver, async ones for a sync saver.
 
-Hand-written (not generated): each mixin exists in one flavour only. The rename table maps
-``AsyncSqliteBridge`` (mixed into :class:`AsyncSqliteSaver`) onto ``SqliteBridge`` (mixed into
-:class:`SqliteSaver`), so the generated saver picks the right one.
+Backends write their saver once, async, and generate the sync twin (``tools/async_to_sync.py``).
+The async saver mixes in :class:`AsyncSaverSyncAPI`, which the rename table turns into
+:class:`SyncSaverAsyncAPI` in the generated sync saver, so each flavour also offers the other
+API. Custom backends can use the same mixins.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pitstop.checkpoint.base import (
     BaseCheckpointSaver,
@@ -25,52 +26,82 @@ from pitstop.checkpoint.base import (
     SweepResult,
 )
 
-__all__ = ["AsyncSqliteBridge", "SqliteBridge"]
+__all__ = ["AsyncSaverSyncAPI", "SyncSaverAsyncAPI"]
 
 T = TypeVar("T")
 
-_SYNC_ON_LOOP = (
-    "Synchronous calls to AsyncSqliteSaver are only allowed from a different thread than "
-    "its event loop's. From async code, use the async interface, e.g. "
-    "`await checkpointer.aget_tuple(...)` or `await graph.ainvoke(...)`; or use SqliteSaver."
-)
 
+class AsyncSaverSyncAPI(BaseCheckpointSaver):
+    """Sync methods of an async saver.
 
-class AsyncSqliteBridge(BaseCheckpointSaver):
-    """Sync methods of the async saver.
-
-    Called from another thread while the saver's event loop runs, they run the async method on
-    that loop and wait (LangGraph's convention). Called on the loop's own thread they raise
-    :class:`asyncio.InvalidStateError` instead of deadlocking. When the saver's loop is not
-    running (a script that created the saver with ``asyncio.run`` and then calls ``get_tuple``),
-    the async method runs on a private event loop: every operation is one self-contained hop
-    to aiosqlite's thread, so it does not depend on which loop awaits it.
+    An async driver connection (``redis.asyncio``, psycopg's ``AsyncConnection``) belongs to the
+    event loop that opened it, so every call runs on the saver's loop (the one running when it
+    was created). From another thread while that loop runs, the call is submitted to it and
+    waited for (LangGraph's convention). On the loop's own thread it raises
+    :class:`asyncio.InvalidStateError` instead of deadlocking. When the loop exists but is idle
+    (a script between ``asyncio.run``-style steps, a test session), the calling thread drives it
+    for the duration of the call, one caller at a time.
     """
 
     loop: asyncio.AbstractEventLoop | None
+    sync_twin: ClassVar[str] = ""
+    """Name of the sync saver to suggest in the error raised on the loop's own thread."""
+
+    def _sync_on_loop_message(self) -> str:
+        twin = f"; or use {self.sync_twin}" if self.sync_twin else ""
+        return (
+            f"Synchronous calls to {type(self).__name__} are only allowed from a different "
+            "thread than its event loop's. From async code, use the async interface, e.g. "
+            f"`await checkpointer.aget_tuple(...)` or `await graph.ainvoke(...)`{twin}."
+        )
+
+    def _init_bridge(self) -> None:
+        """Remember the running loop (if any); call from the async saver's ``__init__``."""
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+        self._drive_lock = threading.Lock()
+        self._driving = False
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        loop = self.loop
-        if running is not None and running is loop:
+        if running is not None and running is self.loop:
             coro.close()
-            raise asyncio.InvalidStateError(_SYNC_ON_LOOP)
-        if loop is not None and loop.is_running() and not loop.is_closed():
+            raise asyncio.InvalidStateError(self._sync_on_loop_message())
+        loop = self.loop
+        if loop is not None and loop.is_running() and not self._driving:
             return asyncio.run_coroutine_threadsafe(coro, loop).result()
-        if running is None:
-            return asyncio.run(coro)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # another loop runs on this thread
-            return pool.submit(asyncio.run, coro).result()
+        with self._drive_lock:
+            loop = self.loop
+            if loop is not None and loop.is_running():
+                return asyncio.run_coroutine_threadsafe(coro, loop).result()
+            if loop is None or loop.is_closed():
+                loop = self.loop = asyncio.new_event_loop()
+            if running is not None:  # another loop runs on this thread: drive ours elsewhere
+                box: builtins.list[T] = []
+                worker = threading.Thread(target=lambda: box.append(self._drive(loop, coro)))
+                worker.start()
+                worker.join()
+                return box[0]
+            return self._drive(loop, coro)
+
+    def _drive(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+        self._driving = True
+        try:
+            return loop.run_until_complete(coro)
+        finally:
+            self._driving = False
 
     async def asetup(self) -> None:
-        """Create or migrate the schema (declared here; implemented by the saver)."""
+        """Create or migrate the storage (declared here; implemented by the saver)."""
         raise NotImplementedError
 
     def setup(self) -> None:
-        """Create or migrate the schema (idempotent; also run on first use)."""
+        """Create or migrate the storage (idempotent; also run on first use)."""
         self._sync(self.asetup())
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -141,21 +172,20 @@ class AsyncSqliteBridge(BaseCheckpointSaver):
         return self._sync(self.asweep(policy))
 
 
-class SqliteBridge(BaseCheckpointSaver):
-    """Async methods of the sync saver: each runs the sync method in a worker thread.
+class SyncSaverAsyncAPI(BaseCheckpointSaver):
+    """Async methods of a sync saver: each runs the sync method in a worker thread.
 
-    Lets one ``SqliteSaver`` serve ``ainvoke`` too without blocking the event loop (LangGraph's
-    own ``SqliteSaver`` raises ``NotImplementedError`` there). For async applications
-    :class:`AsyncSqliteSaver` is the native choice. ``alist`` reads the whole result in the
+    Lets one sync saver serve ``ainvoke`` too without blocking the event loop; for async
+    applications the async saver is the native choice. ``alist`` reads the whole result in the
     worker thread, then yields it.
     """
 
     def setup(self) -> None:
-        """Create or migrate the schema (declared here; implemented by the saver)."""
+        """Create or migrate the storage (declared here; implemented by the saver)."""
         raise NotImplementedError
 
     async def asetup(self) -> None:
-        """Create or migrate the schema (idempotent; also run on first use)."""
+        """Create or migrate the storage (idempotent; also run on first use)."""
         await asyncio.to_thread(self.setup)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
