@@ -72,7 +72,6 @@ RENAMES: Final[Mapping[str, str]] = {
     "AsyncGenerator": "Generator",
     "AsyncIterable": "Iterable",
     "AsyncIterator": "Iterator",
-    "AsyncPostgresBridge": "PostgresBridge",
     "AsyncPostgresSaver": "PostgresSaver",
     "AsyncPostgresStore": "PostgresStore",
     "AsyncRedisBridge": "RedisBridge",
