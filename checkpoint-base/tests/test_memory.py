@@ -149,9 +149,30 @@ def test_prune_keep_latest_keeps_values_the_head_needs_and_frees_the_rest() -> N
     assert tup is not None
     assert tup.checkpoint["channel_values"] == {"items": [0, 1, 2, 3, 4], "fixed": "same"}
     assert tup.pending_writes == [("task", "__interrupt__", ["wait"])]
-    # Old versions of "items" are gone; "fixed" (written by a pruned checkpoint) is kept.
-    assert len([k for k in saver.blobs if k[0] == "t"]) == 2
+    # "items" grew by appending, so the head's value is a delta over the 4 earlier versions,
+    # which are kept; "fixed" (written by a pruned checkpoint) is kept.
+    assert len([k for k in saver.blobs if k[0] == "t"]) == 6
     assert len(list(saver.list(cfg("other")))) == 3
+
+
+def test_prune_frees_every_value_the_head_does_not_need() -> None:
+    saver = InMemorySaver(max_chain=0)  # full values only: nothing older is needed
+    ids = put_chain(saver, "t", 5)
+    saver.prune(["t"])
+    assert [t.checkpoint["id"] for t in saver.list(cfg("t"))] == [ids[-1]]
+    assert len([k for k in saver.blobs if k[0] == "t"]) == 2
+
+
+def test_prune_after_growth_frees_values_outside_the_head_chain() -> None:
+    saver = InMemorySaver(max_chain=3)
+    ids = put_chain(saver, "t", 10)
+    saver.prune(["t"])
+    tup = saver.get_tuple(cfg("t"))
+    assert tup is not None
+    assert tup.checkpoint["id"] == ids[-1]
+    assert tup.checkpoint["channel_values"]["items"] == list(range(10))
+    # items: versions 1..10, full at 1, 5, 9; the head (10) needs 9 only
+    assert len([k for k in saver.blobs if k[0] == "t"]) == 3
 
 
 def test_prune_keeps_delta_ancestors_up_to_the_nearest_stored_value() -> None:

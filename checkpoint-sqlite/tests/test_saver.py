@@ -281,3 +281,109 @@ def test_one_statement_page_keeps_orders(saver: SqliteSaver) -> None:
         ("task-b", "y", 2),
     ]
     assert found.checkpoint["channel_values"] == {"items": [1, 2, 3], "fixed": "same"}
+
+
+# -- bounded storage: growing lists are stored as deltas (pitstop.checkpoint.base.values) -------
+
+
+def _count(conn: Any, table: str, thread: str) -> int:
+    sql = {
+        "blobs": "SELECT count(*) FROM blobs WHERE thread_id = ?",
+        "blob_deps": "SELECT count(*) FROM blob_deps WHERE thread_id = ?",
+    }[table]
+    return int(conn.execute(sql, (thread,)).fetchone()[0])
+
+
+def test_a_growing_list_is_stored_as_deltas_with_their_chain(saver: SqliteSaver) -> None:
+    put_chain(saver, "t", 5)
+    types = [t for (t,) in saver.conn.execute("SELECT type FROM blobs WHERE channel = 'items'")]
+    assert types.count("pitstop-delta") == 4
+    assert _count(saver.conn, "blob_deps", "t") == 1 + 2 + 3 + 4
+    head = saver.get_tuple(cfg("t"))
+    assert head is not None
+    assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4, 5], "fixed": "same"}
+    assert [x.checkpoint["channel_values"]["items"] for x in saver.list(cfg("t"))] == [
+        [1, 2, 3, 4, 5][:n] for n in range(5, 0, -1)
+    ]
+
+
+def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest(tmp_path: Path) -> None:
+    with SqliteSaver.from_conn_string(str(tmp_path / "p.db"), max_chain=3) as s:
+        put_chain(s, "t", 10)
+        s.prune(["t"])
+        head = s.get_tuple(cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == list(range(1, 11))
+        # items: full at 1, 5, 9; the head (10) needs 9; plus "fixed"
+        assert _count(s.conn, "blobs", "t") == 3
+        assert _count(s.conn, "blob_deps", "t") == 1
+        s.delete_thread("t")
+        assert _count(s.conn, "blobs", "t") == _count(s.conn, "blob_deps", "t") == 0
+
+
+def test_copy_thread_copies_the_chains(saver: SqliteSaver) -> None:
+    put_chain(saver, "a", 6)
+    saver.copy_thread("a", "b")
+    saver.delete_thread("a")
+    assert _count(saver.conn, "blob_deps", "b") == 15
+    saver.prune(["b"])
+    head = saver.get_tuple(cfg("b"))
+    assert head is not None
+    assert head.checkpoint["channel_values"]["items"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_delta_whose_base_was_deleted_elsewhere_is_stored_full(tmp_path: Path) -> None:
+    db = str(tmp_path / "two.db")
+    with SqliteSaver.from_conn_string(db) as writer, SqliteSaver.from_conn_string(db) as other:
+        ids = put_chain(writer, "t", 3)
+        other.delete_thread("t")  # the writer's cache still holds version 3 as a base
+        cp = checkpoint(4, {"items": "4.0", "fixed": "1.0"})
+        cp["channel_values"] = {"items": [1, 2, 3, 4], "fixed": "same"}
+        writer.put(cfg("t", "", ids[-1]), cp, {}, {"items": "4.0", "fixed": "1.0"})  # type: ignore[arg-type]
+        head = other.get_tuple(cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
+        assert _count(writer.conn, "blob_deps", "t") == 0
+
+
+def test_full_values_written_before_the_migration_read_unchanged(tmp_path: Path) -> None:
+    db = str(tmp_path / "old.db")
+    with SqliteSaver.from_conn_string(db, max_chain=0) as s:
+        put_chain(s, "t", 4)
+        # roll the file back to schema v4: no blob_deps table yet
+        s.conn.execute("DROP TABLE blob_deps")
+        s.conn.execute("DELETE FROM pitstop_checkpoint_migrations WHERE v >= 5")
+    with SqliteSaver.from_conn_string(db) as s:
+        head = s.get_tuple(cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
+        cp = checkpoint(5, {"items": "5.0", "fixed": "1.0"})
+        cp["channel_values"] = {"items": [1, 2, 3, 4, 5], "fixed": "same"}
+        s.put(cfg("t", "", head.checkpoint["id"]), cp, {}, {"items": "5.0"})  # type: ignore[arg-type]
+        assert _count(s.conn, "blob_deps", "t") == 1  # a delta over the old full record
+        s.prune(["t"])
+        head = s.get_tuple(cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == [1, 2, 3, 4, 5]
+
+
+def test_zstd_values_round_trip_and_read_without_the_setting(tmp_path: Path) -> None:
+    db = str(tmp_path / "z.db")
+    with SqliteSaver.from_conn_string(db, compress="zstd") as s:
+        put_chain(s, "t", 4)
+        tags = {t for (t,) in s.conn.execute("SELECT type FROM blobs")}
+        assert tags == {"pitstop-delta+zstd", "msgpack+zstd"}
+    with SqliteSaver.from_conn_string(db) as s:
+        head = s.get_tuple(cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
+        history = s.get_delta_channel_history(config=cfg("t"), channels=["items"])
+        assert history["items"]["seed"] == [1, 2, 3]
+
+
+def test_a_delta_with_a_missing_chain_is_a_corrupt_record(saver: SqliteSaver) -> None:
+    put_chain(saver, "t", 3)
+    saver.conn.execute("DELETE FROM blob_deps")
+    with pytest.raises(CorruptRecordError, match="missing") as info:
+        saver.get_tuple(cfg("t"))
+    assert info.value.channel == "items"

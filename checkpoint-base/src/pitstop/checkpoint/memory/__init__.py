@@ -3,8 +3,9 @@
 Values are serialized even in memory, so serializer behaviour (and its errors) is the same as in
 the persistent backends, and every read returns fresh objects. Channel values are stored once per
 ``(thread, namespace, channel, version)``; a checkpoint references them through its
-``channel_versions``. All methods are thread-safe; the async methods run the sync ones (there is
-no I/O to wait for).
+``channel_versions``. A list that grows by appending is stored as a delta against an earlier
+version (:mod:`pitstop.checkpoint.base.values`), so a chat history grows linearly. All methods
+are thread-safe; the async methods run the sync ones (there is no I/O to wait for).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pitstop.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    CorruptRecordError,
     DeltaChannelHistory,
     InvalidArgumentError,
     PendingWrite,
@@ -33,6 +35,7 @@ from pitstop.checkpoint.base import (
     metadata_matches,
     writes_sort_key,
 )
+from pitstop.checkpoint.base.values import DeltaEncoder, delta_chain
 from pitstop.checkpoint.serde.base import SerializerProtocol
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -68,6 +71,9 @@ class InMemorySaver(BaseCheckpointSaver):
         serde: serializer for values, checkpoints and metadata (default: secure msgpack).
         retention: what :meth:`sweep` keeps by default.
         clock: seconds since the epoch; injectable for tests of ``max_idle``.
+        compress: ``"zstd"`` compresses stored values (default ``None``: off).
+        max_chain: a growing list is stored in full every ``max_chain + 1`` versions
+            (``0`` stores every value in full).
     """
 
     def __init__(
@@ -76,8 +82,11 @@ class InMemorySaver(BaseCheckpointSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
         super().__init__(serde=serde)
+        self._values = DeltaEncoder(self.serde, max_chain=max_chain, compress=compress)
         self.retention = retention
         self._clock = clock
         self._touched: dict[str, float] = {}  # thread_id -> time of its last write
@@ -88,7 +97,7 @@ class InMemorySaver(BaseCheckpointSaver):
         self.writes: defaultdict[tuple[str, str, str], dict[tuple[str, int], _Write]] = defaultdict(
             dict
         )
-        # (thread_id, checkpoint_ns, channel, version) -> serialized value or the empty marker
+        # (thread_id, checkpoint_ns, channel, version) -> value record (full, delta, or empty)
         self.blobs: dict[tuple[str, str, str, str], tuple[str, bytes]] = {}
 
     def __enter__(self) -> InMemorySaver:
@@ -115,7 +124,7 @@ class InMemorySaver(BaseCheckpointSaver):
             blob = self.blobs.get((thread_id, ns, channel, str(version)))
             if blob is None or blob[0] == "empty":
                 continue
-            values[channel] = self._load(blob, channel=channel, **where)
+            values[channel] = self._value(thread_id, ns, channel, str(version), blob, where)
         checkpoint["channel_values"] = values
         writes = sorted(
             self.writes.get((thread_id, ns, checkpoint_id), {}).items(),
@@ -134,6 +143,33 @@ class InMemorySaver(BaseCheckpointSaver):
             ),
             pending_writes=pending,
         )
+
+    def _value(
+        self,
+        thread_id: str,
+        ns: str,
+        channel: str,
+        version: str,
+        blob: tuple[str, bytes],
+        where: Mapping[str, Any],
+    ) -> Any:
+        """Decode a value record (a delta is rebuilt from its chain)."""
+
+        def fetch(versions: builtins.list[str]) -> dict[str, tuple[str, bytes]]:
+            found = ((v, self.blobs.get((thread_id, ns, channel, v))) for v in versions)
+            return {v: record for v, record in found if record is not None}
+
+        def load(record: tuple[str, bytes]) -> Any:
+            return self._load(record, channel=channel, **where)
+
+        try:
+            return self._values.decode(
+                blob, fetch, load=load, remember=(thread_id, ns, channel, version)
+            )
+        except CorruptRecordError as exc:
+            if exc.thread_id is not None:
+                raise
+            raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
@@ -213,14 +249,19 @@ class InMemorySaver(BaseCheckpointSaver):
         checkpoint_id = checkpoint["id"]
         where = {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
         values = checkpoint["channel_values"]
-        blobs = {
-            (thread_id, ns, channel, str(version)): (
-                self._dump(values[channel], channel=channel, **where)
-                if channel in values
-                else _EMPTY
+        blobs: dict[tuple[str, str, str, str], tuple[str, bytes]] = {}
+        bases: builtins.list[tuple[str, str, str, str]] = []  # (key of a delta, its base)
+        for channel, version in new_versions.items():
+            key = (thread_id, ns, channel, str(version))
+            if channel not in values:
+                blobs[key] = _EMPTY
+                self._values.forget_channel(thread_id, ns, channel)
+                continue
+            blobs[key], chain = self._values.encode(
+                thread_id, ns, channel, str(version), values[channel], self._dumper(channel, where)
             )
-            for channel, version in new_versions.items()
-        }
+            if chain:
+                bases.append((*key[:3], chain[-1]))
         merged = get_checkpoint_metadata(config, metadata)
         bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         stored = _Stored(
@@ -232,10 +273,22 @@ class InMemorySaver(BaseCheckpointSaver):
             run_id=merged.get("run_id"),
         )
         with self._lock:
+            for base in bases:  # a delta's base is gone (the thread was deleted): store in full
+                if base not in self.blobs:
+                    key = (*base[:3], str(new_versions[base[2]]))
+                    dump = self._dumper(base[2], where)
+                    blobs[key] = self._values.full(values[base[2]], dump)
+                    self._values.forget_channel(thread_id, ns, base[2])
             self.blobs.update(blobs)
             self.storage[thread_id].setdefault(ns, {})[checkpoint_id] = stored
             self._touched[thread_id] = self._clock()
         return self._make_config(thread_id, ns, checkpoint_id)
+
+    def _dumper(self, channel: str, where: Mapping[str, Any]) -> Callable[[Any], tuple[str, bytes]]:
+        def dump(value: Any) -> tuple[str, bytes]:
+            return self._dump(value, channel=channel, **where)
+
+        return dump
 
     def put_writes(
         self,
@@ -276,6 +329,10 @@ class InMemorySaver(BaseCheckpointSaver):
         for thread_id, ns in keys:
             for stored in self.storage.get(thread_id, {}).get(ns, {}).values():
                 referenced.update((thread_id, ns, ch, str(v)) for ch, v in stored.versions.items())
+        # a delta record needs every record of its chain
+        for key in builtins.list(referenced):
+            for dep in delta_chain(self.blobs.get(key)):
+                referenced.add((*key[:3], dep))
         for key in [k for k in self.blobs if (k[0], k[1]) in keys and k not in referenced]:
             del self.blobs[key]
 
@@ -298,6 +355,7 @@ class InMemorySaver(BaseCheckpointSaver):
         """Delete every checkpoint, write and value of a thread, in every namespace."""
         thread_id = str(thread_id)
         with self._lock:
+            self._values.forget(thread_id)
             self.storage.pop(thread_id, None)
             self._touched.pop(thread_id, None)
             for key in [k for k in self.writes if k[0] == thread_id]:
@@ -461,7 +519,8 @@ class InMemorySaver(BaseCheckpointSaver):
                         continue
                     blob = self.blobs.get((thread_id, ns, ch, str(stored.versions[ch])))
                     if blob is not None and blob[0] != "empty":
-                        seeds[ch] = self._load(blob, channel=ch, **where)
+                        version = str(stored.versions[ch])
+                        seeds[ch] = self._value(thread_id, ns, ch, version, blob, where)
                         remaining.discard(ch)
                 cursor = stored.parent_id
         result: dict[str, DeltaChannelHistory] = {}

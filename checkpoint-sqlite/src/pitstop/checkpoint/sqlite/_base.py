@@ -11,7 +11,7 @@ import functools
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
 from pitstop.checkpoint.base import (
@@ -30,6 +30,7 @@ from pitstop.checkpoint.base import (
     get_checkpoint_metadata,
     metadata_matches,
 )
+from pitstop.checkpoint.base.values import DeltaEncoder
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _queries as q
 from pitstop.checkpoint.sqlite._ops import Page, Row
@@ -148,8 +149,11 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         retention: RetentionPolicy | None = None,
         busy_timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
         super().__init__(serde=serde)
+        self._values = DeltaEncoder(self.serde, max_chain=max_chain, compress=compress)
         self.retention = retention
         self.busy_timeout = busy_timeout
         self.is_setup = False
@@ -174,26 +178,41 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> tuple[Row, builtins.list[Row], Row, RunnableConfig]:
+        full: Collection[str] = (),
+    ) -> tuple[
+        Row, builtins.list[Row], builtins.list[Row], builtins.list[Row], Row, RunnableConfig
+    ]:
+        """``(checkpoint row, value rows, chain rows, delta bases, touch row, result)``.
+
+        Channels in ``full`` are stored as full values (their delta base turned out to be gone).
+        """
         thread_id, ns, parent_id = self._parse_config(config)
         checkpoint_id = checkpoint["id"]
         values = checkpoint["channel_values"]
-        blob_rows: builtins.list[Row] = [
-            (
-                thread_id,
-                ns,
-                channel,
-                str(version),
-                *self._dump(
-                    values[channel],
-                    channel=channel,
-                    thread_id=thread_id,
-                    checkpoint_id=checkpoint_id,
-                ),
-            )
-            for channel, version in new_versions.items()
-            if channel in values
-        ]
+        blob_rows: builtins.list[Row] = []
+        dep_rows: builtins.list[Row] = []
+        bases: builtins.list[Row] = []
+        for channel, version in new_versions.items():
+            if channel not in values:
+                self._values.forget_channel(thread_id, ns, channel)
+                continue
+
+            def dump(value: Any, channel: str = channel) -> tuple[str, bytes]:
+                return self._dump(
+                    value, channel=channel, thread_id=thread_id, checkpoint_id=checkpoint_id
+                )
+
+            key = (thread_id, ns, channel, str(version))
+            chain: builtins.list[str] = []
+            if channel in full:
+                self._values.forget_channel(thread_id, ns, channel)
+                record = self._values.full(values[channel], dump)
+            else:
+                record, chain = self._values.encode(*key, values[channel], dump)
+            blob_rows.append((*key, *record))
+            if chain:
+                dep_rows.extend((*key, dep) for dep in chain)
+                bases.append((thread_id, ns, channel, chain[-1]))
         bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         type_, blob = self._dump(bare, thread_id=thread_id, checkpoint_id=checkpoint_id)
         versions = json.dumps({ch: str(v) for ch, v in checkpoint["channel_versions"].items()})
@@ -215,7 +234,15 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             str(run_id) if run_id is not None else None,
             now,
         )
-        return row, blob_rows, (thread_id, now), self._make_config(thread_id, ns, checkpoint_id)
+        touch = (thread_id, now)
+        return (
+            row,
+            blob_rows,
+            dep_rows,
+            bases,
+            touch,
+            self._make_config(thread_id, ns, checkpoint_id),
+        )
 
     def _write_rows_of(
         self,
@@ -299,7 +326,10 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         self, page: Page, filter: Mapping[str, Any] | None = None
     ) -> builtins.list[CheckpointTuple | None]:
         """Checkpoint tuples of a page, in order; ``None`` for rows the filter rejects."""
-        rows, value_rows, write_rows = page
+        rows, value_rows, write_rows, dep_rows = page
+        chains: dict[tuple[str, str, str, str], tuple[str, bytes]] = {
+            (t, n, ch, v): (ty, b) for t, n, ch, v, ty, b in dep_rows
+        }
         values: dict[int, builtins.list[Row]] = {}
         for value_row in value_rows:
             values.setdefault(value_row[0], []).append(value_row)
@@ -326,11 +356,10 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             if not isinstance(checkpoint, dict):
                 raise self._corrupt(TypeError("not a mapping"), row, "checkpoint")
             channel_values: dict[str, Any] = {}
-            for _, channel, vtype, vblob in values.get(rowid, ()):
-                try:
-                    channel_values[channel] = loads((vtype, vblob))
-                except Exception:
-                    channel_values[channel] = load((vtype, vblob), channel=channel, **where)
+            for _, channel, vtype, vblob, version in values.get(rowid, ()):
+                channel_values[channel] = self._value(
+                    (vtype, vblob), (thread_id, ns, channel, version), chains, where
+                )
             checkpoint["channel_values"] = channel_values
             pending: builtins.list[PendingWrite] = []
             for _, task_id, channel, wtype, wblob in writes.get(rowid, ()):
@@ -350,6 +379,36 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             )
         return result
 
+    def _value(
+        self,
+        record: tuple[str, bytes],
+        key: tuple[str, str, str, str],
+        chains: Mapping[tuple[str, str, str, str], tuple[str, bytes]],
+        where: Mapping[str, Any],
+    ) -> Any:
+        """Decode a value record; a delta is rebuilt from the chain records read with it."""
+        thread_id, ns, channel, _ = key
+        loads = self.serde.loads_typed
+
+        def load(typed: tuple[str, bytes]) -> Any:
+            # The serializer directly; only a failure goes through `_load` again, which raises
+            # the error naming the record.
+            try:
+                return loads(typed)
+            except Exception:
+                return self._load(typed, channel=channel, **where)
+
+        def fetch(versions: builtins.list[str]) -> dict[str, tuple[str, bytes]]:
+            found = ((v, chains.get((thread_id, ns, channel, v))) for v in versions)
+            return {v: r for v, r in found if r is not None}
+
+        try:
+            return self._values.decode(record, fetch, load=load, remember=key)
+        except CorruptRecordError as exc:
+            if exc.thread_id is not None:
+                raise
+            raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
+
     def _decode_metadata(self, row: Row, where: Mapping[str, Any]) -> CheckpointMetadata:
         text, meta_type, meta_blob = row[7:10]
         if meta_type is not None:
@@ -368,14 +427,16 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         thread_id: str,
         ns: str,
         channels: Sequence[str],
-        raw: tuple[builtins.list[Row], dict[str, Row]],
+        raw: tuple[builtins.list[Row], dict[str, Row], builtins.list[Row]],
     ) -> dict[str, DeltaChannelHistory]:
-        writes, seeds = raw
+        writes, seeds, dep_rows = raw
+        chains = {(thread_id, ns, ch, v): (ty, b) for ch, v, ty, b in dep_rows}
         where = {"thread_id": thread_id, "checkpoint_ns": ns}
         result: dict[str, DeltaChannelHistory] = {ch: {"writes": []} for ch in channels}
         for task_id, channel, type_, value in writes:
             loaded = self._load((type_, value), channel=channel, **where)
             result[channel]["writes"].append((task_id, channel, loaded))
-        for channel, (type_, blob) in seeds.items():
-            result[channel]["seed"] = self._load((type_, blob), channel=channel, **where)
+        for channel, (type_, blob, version) in seeds.items():
+            key = (thread_id, ns, channel, version)
+            result[channel]["seed"] = self._value((type_, blob), key, chains, where)
         return result

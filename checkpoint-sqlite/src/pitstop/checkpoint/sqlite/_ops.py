@@ -34,8 +34,8 @@ __all__ = [
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
-Page = tuple[list[Row], list[Row], list[Row]]
-"""``(checkpoint rows, value rows, write rows)`` of one page (see ``read_page``)."""
+Page = tuple[list[Row], list[Row], list[Row], list[Row]]
+"""``(checkpoint rows, value rows, write rows, chain rows)`` of one page (see ``read_page``)."""
 
 ATTEMPTS: Final = 6
 """Bounded retry of a transaction that still met SQLITE_BUSY after ``busy_timeout``."""
@@ -124,19 +124,43 @@ def _migrate(conn: sqlite3.Connection, now: float) -> int:
 
 
 def put(
-    conn: sqlite3.Connection, checkpoint_row: Row, blob_rows: Sequence[Row], touch: Row
-) -> None:
-    """Store one checkpoint and its new channel values, in one transaction."""
-    transaction(conn, q.BEGIN_IMMEDIATE, _put, checkpoint_row, blob_rows, touch)
+    conn: sqlite3.Connection,
+    checkpoint_row: Row,
+    blob_rows: Sequence[Row],
+    dep_rows: Sequence[Row],
+    bases: Sequence[Row],
+    touch: Row,
+) -> list[str]:
+    """Store one checkpoint, its new channel values and their chains, in one transaction.
+
+    ``bases`` are the ``(thread, ns, channel, version)`` records the delta values extend. If one
+    is gone (another connection deleted the thread), nothing is written and the channels are
+    returned, to be stored in full.
+    """
+    return transaction(
+        conn, q.BEGIN_IMMEDIATE, _put, checkpoint_row, blob_rows, dep_rows, bases, touch
+    )
 
 
 def _put(
-    conn: sqlite3.Connection, checkpoint_row: Row, blob_rows: Sequence[Row], touch: Row
-) -> None:
+    conn: sqlite3.Connection,
+    checkpoint_row: Row,
+    blob_rows: Sequence[Row],
+    dep_rows: Sequence[Row],
+    bases: Sequence[Row],
+    touch: Row,
+) -> list[str]:
+    missing = [b[2] for b in bases if conn.execute(q.SELECT_BLOB_EXISTS, b).fetchone() is None]
+    if missing:
+        return missing
     if blob_rows:
+        conn.executemany(q.DELETE_DEPS_OF_BLOB, [row[:4] for row in blob_rows])
         conn.executemany(q.UPSERT_BLOB, blob_rows)
+    if dep_rows:
+        conn.executemany(q.INSERT_DEP, dep_rows)
     conn.execute(q.UPSERT_CHECKPOINT, checkpoint_row)
     conn.execute(q.TOUCH_THREAD, touch)
+    return []
 
 
 def put_writes(
@@ -163,8 +187,10 @@ def read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Pag
     """One page of checkpoints with their values and pending writes (one statement, one hop).
 
     A single ``SELECT`` sees one snapshot, so no explicit transaction is needed. Checkpoint rows
-    come back in page order (newest first), write rows ``(rowid, task_id, channel, type, value)``
-    in the order the runtime applies them (``task_path``, ``task_id``, ``idx``).
+    come back in page order (newest first), value rows ``(rowid, channel, type, blob, version)``,
+    write rows ``(rowid, task_id, channel, type, value)`` in the order the runtime applies them
+    (``task_path``, ``task_id``, ``idx``), chain rows ``(thread, ns, channel, version, type,
+    blob)``: the records the page's delta values are built on.
     """
     delay = 0.005
     for attempt in range(ATTEMPTS):
@@ -179,20 +205,23 @@ def read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Pag
     rows: list[Row] = []
     values: list[Row] = []
     raw_writes: list[Row] = []
+    deps: list[Row] = []
     for row in found:
         kind = row[0]
         if kind == q.PAGE_VALUE:
-            values.append(row[1:5])
+            values.append(row[1:6])
         elif kind == q.PAGE_WRITE:
             raw_writes.append(row)
+        elif kind == q.PAGE_DEP:
+            deps.append(row[2:8])
         else:
             rows.append(row[1:])
     if len(rows) > 1:
         rows.sort(key=_page_order, reverse=True)
     if not raw_writes:
-        return rows, values, []
+        return rows, values, [], deps
     raw_writes.sort(key=_write_order)
-    return rows, values, [row[1:6] for row in raw_writes]
+    return rows, values, [row[1:6] for row in raw_writes], deps
 
 
 def _page_order(row: Row) -> tuple[Any, ...]:
@@ -211,12 +240,13 @@ def delta_history(
     ns: str,
     checkpoint_id: str | None,
     channels: Sequence[str],
-) -> tuple[list[Row], dict[str, Row]]:
+) -> tuple[list[Row], dict[str, Row], list[Row]]:
     """The raw delta history of ``channels`` before a checkpoint.
 
-    Returns ``(writes, seeds)``: the writes ``(task_id, channel, type, value)`` oldest first,
-    each from an ancestor at or below its channel's seed, and ``{channel: (type, blob)}`` for
-    the channels whose walk found a stored value.
+    Returns ``(writes, seeds, chains)``: the writes ``(task_id, channel, type, value)`` oldest
+    first, each from an ancestor at or below its channel's seed, ``{channel: (type, blob,
+    version)}`` for the channels whose walk found a stored value, and the records
+    ``(channel, version, type, blob)`` the delta seeds are built on.
     """
     return transaction(conn, q.BEGIN_READ, _delta_history, thread_id, ns, checkpoint_id, channels)
 
@@ -227,11 +257,11 @@ def _delta_history(
     ns: str,
     checkpoint_id: str | None,
     channels: Sequence[str],
-) -> tuple[list[Row], dict[str, Row]]:
+) -> tuple[list[Row], dict[str, Row], list[Row]]:
     if checkpoint_id is None:
         latest = conn.execute(q.SELECT_LATEST_ID, (thread_id, ns)).fetchone()
         if latest is None:
-            return [], {}
+            return [], {}, []
         checkpoint_id = latest[0]
     target = conn.execute(q.SELECT_PARENT_ID, (thread_id, ns, checkpoint_id)).fetchone()
     cursor: str | None = target[0] if target else None
@@ -270,7 +300,7 @@ def _delta_history(
         last_parent = shapes[-1][1]
         cursor = last_parent if len(rows) == CHAIN_CHUNK and remaining else None
     if not chain:
-        return [], {}
+        return [], {}, []
     index = {cid: i for i, cid in enumerate(chain)}
     grouped: dict[str, list[Row]] = {}
     for cid, task_id, channel, type_, value in conn.execute(
@@ -283,11 +313,15 @@ def _delta_history(
     for cid in reversed(chain):  # oldest ancestor first; its writes in application order
         writes.extend(reversed(grouped.get(cid, ())))
     seeds: dict[str, Row] = {}
+    deps: list[Row] = []
     if seed_keys:
         pairs_json = json.dumps(sorted(seed_keys.items()))
-        for ch, _, type_, blob in conn.execute(q.SELECT_BLOB_KEYS, (thread_id, ns, pairs_json)):
-            seeds[ch] = (type_, blob)
-    return writes, seeds
+        for ch, version, type_, blob in conn.execute(
+            q.SELECT_BLOB_KEYS, (thread_id, ns, pairs_json)
+        ):
+            seeds[ch] = (type_, blob, version)
+        deps = conn.execute(q.SELECT_DEP_RECORDS, (thread_id, ns, pairs_json)).fetchall()
+    return writes, seeds, deps
 
 
 # -- maintenance -------------------------------------------------------------------------------
@@ -299,6 +333,7 @@ def _delete_thread(conn: sqlite3.Connection, thread_id: str) -> int:
         q.DELETE_CHECKPOINTS_OF_THREAD,
         q.DELETE_WRITES_OF_THREAD,
         q.DELETE_BLOBS_OF_THREAD,
+        q.DELETE_DEPS_OF_THREAD,
         q.DELETE_THREAD_ROW,
     ):
         conn.execute(statement, (thread_id,))
@@ -313,7 +348,9 @@ def delete_thread(conn: sqlite3.Connection, thread_id: str) -> None:
 
 def _collect(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> None:
     for thread_id, ns in keys:
-        conn.execute(q.DELETE_UNREFERENCED_BLOBS, {"thread_id": thread_id, "checkpoint_ns": ns})
+        names = {"thread_id": thread_id, "checkpoint_ns": ns}
+        conn.execute(q.DELETE_UNREFERENCED_BLOBS, names)
+        conn.execute(q.DELETE_ORPHAN_DEPS, names)
 
 
 def delete_for_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
@@ -344,6 +381,7 @@ def _copy_thread(conn: sqlite3.Connection, source: str, target: str, now: float)
         return
     names = {"source": source, "target": target}
     conn.execute(q.COPY_BLOBS, names)
+    conn.execute(q.COPY_DEPS, names)
     conn.execute(q.COPY_CHECKPOINTS, names)
     conn.execute(q.COPY_WRITES, names)
     conn.execute(q.TOUCH_THREAD, (target, now))

@@ -15,15 +15,20 @@ __all__ = [
     "BUSY_TIMEOUT",
     "COPY_BLOBS",
     "COPY_CHECKPOINTS",
+    "COPY_DEPS",
     "COPY_WRITES",
     "DELETE_BLOBS_OF_THREAD",
     "DELETE_CHECKPOINTS_BY_IDS",
     "DELETE_CHECKPOINTS_OF_RUNS",
     "DELETE_CHECKPOINTS_OF_THREAD",
+    "DELETE_DEPS_OF_BLOB",
+    "DELETE_DEPS_OF_THREAD",
+    "DELETE_ORPHAN_DEPS",
     "DELETE_THREAD_ROW",
     "DELETE_UNREFERENCED_BLOBS",
     "DELETE_WRITES_BY_IDS",
     "DELETE_WRITES_OF_THREAD",
+    "INSERT_DEP",
     "INSERT_MIGRATION",
     "INSERT_WRITE_IGNORE",
     "INSERT_WRITE_REPLACE",
@@ -39,15 +44,18 @@ __all__ = [
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "PAGE_CHECKPOINT",
+    "PAGE_DEP",
     "PAGE_VALUE",
     "PAGE_WRITE",
     "PRAGMAS",
+    "SELECT_BLOB_EXISTS",
     "SELECT_BLOB_KEYS",
     "SELECT_BLOB_KEYS_OF_NS",
     "SELECT_CHAIN",
     "SELECT_CHECKPOINT_COUNT",
     "SELECT_CHECKPOINT_SHAPES",
     "SELECT_CROWDED_NAMESPACES",
+    "SELECT_DEP_RECORDS",
     "SELECT_IDLE_THREADS",
     "SELECT_LATEST_ID",
     "SELECT_MIGRATION_VERSION",
@@ -168,6 +176,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     )""",
     # v4: delete_for_runs looks checkpoints up by run.
     "CREATE INDEX checkpoints_run_id ON checkpoints (run_id) WHERE run_id IS NOT NULL",
+    # v5: the earlier versions a delta value record needs (its whole chain, one row each),
+    # written with the record; values are collected by reachability through it.
+    """
+    CREATE TABLE blob_deps (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        channel TEXT NOT NULL,
+        version TEXT NOT NULL,
+        dep_version TEXT NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version, dep_version)
+    ) WITHOUT ROWID""",
 )
 
 # -- writes ------------------------------------------------------------------------------------
@@ -181,6 +200,19 @@ INSERT OR REPLACE INTO checkpoints (
 UPSERT_BLOB: Final = """
 INSERT OR REPLACE INTO blobs (thread_id, checkpoint_ns, channel, version, type, blob)
 VALUES (?, ?, ?, ?, ?, ?)"""
+
+INSERT_DEP: Final = """
+INSERT OR IGNORE INTO blob_deps (thread_id, checkpoint_ns, channel, version, dep_version)
+VALUES (?, ?, ?, ?, ?)"""
+
+DELETE_DEPS_OF_BLOB: Final = """
+DELETE FROM blob_deps
+WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"""
+"""A value re-written at the same version drops the chain of the record it replaces."""
+
+SELECT_BLOB_EXISTS: Final = """
+SELECT 1 FROM blobs WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"""
+"""Whether a delta's base is still stored (if it is, so is its whole chain)."""
 
 TOUCH_THREAD: Final = """
 INSERT INTO threads (thread_id, touched_at) VALUES (?, ?)
@@ -260,12 +292,24 @@ SELECT 0, rid, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, ty
        metadata, metadata_type, metadata_blob
 FROM page
 UNION ALL
-SELECT 1, c.rid, b.channel, b.type, b.blob, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 1, c.rid, b.channel, b.type, b.blob, b.version, NULL, NULL, NULL, NULL, NULL
 FROM page AS c
 CROSS JOIN json_each(c.channel_versions) AS v
 CROSS JOIN blobs AS b
   ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
  AND b.channel = v.key AND b.version = v.value
+UNION ALL
+SELECT 3, NULL, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type, b.blob,
+       NULL, NULL, NULL
+FROM (SELECT DISTINCT d.thread_id, d.checkpoint_ns, d.channel, d.dep_version
+      FROM page AS c
+      CROSS JOIN json_each(c.channel_versions) AS v
+      CROSS JOIN blob_deps AS d
+        ON d.thread_id = c.thread_id AND d.checkpoint_ns = c.checkpoint_ns
+       AND d.channel = v.key AND d.version = v.value) AS k
+CROSS JOIN blobs AS b
+  ON b.thread_id = k.thread_id AND b.checkpoint_ns = k.checkpoint_ns
+ AND b.channel = k.channel AND b.version = k.dep_version
 UNION ALL
 SELECT 2, c.rid, w.task_id, w.channel, w.type, w.value, w.task_path, w.idx, NULL, NULL, NULL
 FROM page AS c
@@ -278,11 +322,13 @@ sorter), reads the page's rows by rowid, then adds their channel values (``CROSS
 the join order: checkpoint, its versions, then one primary-key lookup per value; left to itself
 the planner scans the thread's values for each checkpoint) and their pending writes (with
 ``task_path`` and ``idx``, so ``read_page`` can put them in the order the runtime applies
-them)."""
+them), and the records the page's delta values are built on (``blob_deps``; each once per
+page), so reading a checkpoint stays one statement."""
 
 PAGE_CHECKPOINT: Final = 0
 PAGE_VALUE: Final = 1
 PAGE_WRITE: Final = 2
+PAGE_DEP: Final = 3
 
 SELECT_CHAIN: Final = """
 WITH RECURSIVE chain (checkpoint_id, parent_checkpoint_id, channel_versions, depth) AS (
@@ -316,6 +362,17 @@ WHERE thread_id = ? AND checkpoint_ns = ?
                              FROM json_each(?))"""
 """Values at given ``[channel, version]`` pairs of one namespace."""
 
+SELECT_DEP_RECORDS: Final = """
+SELECT d.channel, d.dep_version, b.type, b.blob
+FROM blob_deps AS d
+CROSS JOIN blobs AS b
+  ON b.thread_id = d.thread_id AND b.checkpoint_ns = d.checkpoint_ns
+ AND b.channel = d.channel AND b.version = d.dep_version
+WHERE d.thread_id = ? AND d.checkpoint_ns = ?
+  AND (d.channel, d.version) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                                 FROM json_each(?))"""
+"""The records the delta values at given ``[channel, version]`` pairs are built on."""
+
 SELECT_CHECKPOINT_SHAPES: Final = """
 SELECT checkpoint_id, parent_checkpoint_id, channel_versions,
        json_extract(metadata, '$.counters_since_delta_snapshot')
@@ -343,6 +400,7 @@ SELECT_THREAD_EXISTS: Final = "SELECT 1 FROM checkpoints WHERE thread_id = ? LIM
 DELETE_CHECKPOINTS_OF_THREAD: Final = "DELETE FROM checkpoints WHERE thread_id = ?"
 DELETE_WRITES_OF_THREAD: Final = "DELETE FROM writes WHERE thread_id = ?"
 DELETE_BLOBS_OF_THREAD: Final = "DELETE FROM blobs WHERE thread_id = ?"
+DELETE_DEPS_OF_THREAD: Final = "DELETE FROM blob_deps WHERE thread_id = ?"
 DELETE_THREAD_ROW: Final = "DELETE FROM threads WHERE thread_id = ?"
 
 DELETE_CHECKPOINTS_BY_IDS: Final = """
@@ -358,12 +416,28 @@ DELETE FROM checkpoints WHERE run_id IN (SELECT value FROM json_each(?))
 RETURNING thread_id, checkpoint_ns, checkpoint_id"""
 
 DELETE_UNREFERENCED_BLOBS: Final = """
+WITH referenced (channel, version) AS MATERIALIZED (
+    SELECT v.key, v.value FROM checkpoints AS c, json_each(c.channel_versions) AS v
+    WHERE c.thread_id = :thread_id AND c.checkpoint_ns = :checkpoint_ns)
 DELETE FROM blobs
 WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND (channel, version) NOT IN (SELECT channel, version FROM referenced)
   AND (channel, version) NOT IN (
-      SELECT v.key, v.value FROM checkpoints AS c, json_each(c.channel_versions) AS v
-      WHERE c.thread_id = :thread_id AND c.checkpoint_ns = :checkpoint_ns)"""
-"""Garbage-collect the values of one namespace that no remaining checkpoint references."""
+      SELECT d.channel, d.dep_version FROM referenced AS r
+      CROSS JOIN blob_deps AS d
+        ON d.thread_id = :thread_id AND d.checkpoint_ns = :checkpoint_ns
+       AND d.channel = r.channel AND d.version = r.version)"""
+"""Garbage-collect the values of one namespace that no remaining checkpoint references, keeping
+every record a referenced delta value is built on (``blob_deps`` holds whole chains)."""
+
+DELETE_ORPHAN_DEPS: Final = """
+DELETE FROM blob_deps
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND NOT EXISTS (
+      SELECT 1 FROM blobs AS b
+      WHERE b.thread_id = blob_deps.thread_id AND b.checkpoint_ns = blob_deps.checkpoint_ns
+        AND b.channel = blob_deps.channel AND b.version = blob_deps.version)"""
+"""Drop the chains of the records garbage collection deleted."""
 
 COPY_CHECKPOINTS: Final = """
 INSERT INTO checkpoints (
@@ -376,6 +450,11 @@ FROM checkpoints WHERE thread_id = :source"""
 COPY_BLOBS: Final = """
 INSERT INTO blobs (thread_id, checkpoint_ns, channel, version, type, blob)
 SELECT :target, checkpoint_ns, channel, version, type, blob FROM blobs WHERE thread_id = :source"""
+
+COPY_DEPS: Final = """
+INSERT INTO blob_deps (thread_id, checkpoint_ns, channel, version, dep_version)
+SELECT :target, checkpoint_ns, channel, version, dep_version FROM blob_deps
+WHERE thread_id = :source"""
 
 COPY_WRITES: Final = """
 INSERT INTO writes (

@@ -41,7 +41,9 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
     """A checkpoint saver storing everything in one SQLite file (or ``":memory:"``).
 
     Channel values are stored once per (thread, namespace, channel, version), so a value that
-    did not change is never written again; each ``put`` is one transaction. Several threads and
+    did not change is never written again, and a list that grows by appending (a chat history)
+    is stored as a delta against an earlier version (:mod:`pitstop.checkpoint.base.values`);
+    each ``put`` is one transaction. Several threads and
     processes can share the file: writes take the lock up front (``BEGIN IMMEDIATE``), wait up
     to ``busy_timeout`` and retry a bounded number of times. ``list()`` reads a page, releases
     the connection, then yields. The schema is created (or migrated) on first use.
@@ -53,6 +55,9 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         retention: the policy :meth:`sweep` applies when called without one.
         busy_timeout: seconds a statement waits for another connection's lock.
         clock: seconds since the epoch (injectable for retention tests).
+        compress: ``"zstd"`` compresses stored values (default ``None``: off).
+        max_chain: a growing list is stored in full every ``max_chain + 1`` versions
+            (``0`` stores every value in full).
     """
 
     conn: sqlite3.Connection
@@ -65,8 +70,17 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         retention: RetentionPolicy | None = None,
         busy_timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
-        super().__init__(serde=serde, retention=retention, busy_timeout=busy_timeout, clock=clock)
+        super().__init__(
+            serde=serde,
+            retention=retention,
+            busy_timeout=busy_timeout,
+            clock=clock,
+            compress=compress,
+            max_chain=max_chain,
+        )
         self.conn = conn
         self._lock = threading.Lock()
 
@@ -79,11 +93,20 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         busy_timeout: float = 30.0,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> Iterator[SqliteSaver]:
         """Open a saver on a file path (or ``":memory:"``); the connection closes on exit."""
         conn = sqlite3.connect(conn_string, check_same_thread=False, isolation_level=None)
         try:
-            saver = cls(conn, serde=serde, retention=retention, busy_timeout=busy_timeout)
+            saver = cls(
+                conn,
+                serde=serde,
+                retention=retention,
+                busy_timeout=busy_timeout,
+                compress=compress,
+                max_chain=max_chain,
+            )
             saver.setup()
             yield saver
         finally:
@@ -181,8 +204,15 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
     ) -> RunnableConfig:
         """Store a checkpoint and the values of the channels in ``new_versions``."""
         self.setup()
-        row, blob_rows, touch, result = self._put_rows(config, checkpoint, metadata, new_versions)
-        self._run(_ops.put, row, blob_rows, touch)
+        row, blobs, deps, bases, touch, result = self._put_rows(
+            config, checkpoint, metadata, new_versions
+        )
+        missing = self._run(_ops.put, row, blobs, deps, bases, touch)
+        if missing:  # a delta's base was deleted meanwhile: store those channels in full
+            row, blobs, deps, bases, touch, result = self._put_rows(
+                config, checkpoint, metadata, new_versions, full=missing
+            )
+            self._run(_ops.put, row, blobs, deps, [], touch)
         return result
 
     def put_writes(
@@ -208,6 +238,7 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread, in every namespace."""
         self.setup()
+        self._values.forget(str(thread_id))
         self._run(_ops.delete_thread, str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:

@@ -39,7 +39,9 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
     """A checkpoint saver storing everything in one SQLite file (or ``":memory:"``).
 
     Channel values are stored once per (thread, namespace, channel, version), so a value that
-    did not change is never written again; each ``put`` is one transaction. Several threads and
+    did not change is never written again, and a list that grows by appending (a chat history)
+    is stored as a delta against an earlier version (:mod:`pitstop.checkpoint.base.values`);
+    each ``put`` is one transaction. Several threads and
     processes can share the file: writes take the lock up front (``BEGIN IMMEDIATE``), wait up
     to ``busy_timeout`` and retry a bounded number of times. ``list()`` reads a page, releases
     the connection, then yields. The schema is created (or migrated) on first use.
@@ -51,6 +53,9 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         retention: the policy :meth:`sweep` applies when called without one.
         busy_timeout: seconds a statement waits for another connection's lock.
         clock: seconds since the epoch (injectable for retention tests).
+        compress: ``"zstd"`` compresses stored values (default ``None``: off).
+        max_chain: a growing list is stored in full every ``max_chain + 1`` versions
+            (``0`` stores every value in full).
     """
 
     conn: aiosqlite.Connection
@@ -64,8 +69,17 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         retention: RetentionPolicy | None = None,
         busy_timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
-        super().__init__(serde=serde, retention=retention, busy_timeout=busy_timeout, clock=clock)
+        super().__init__(
+            serde=serde,
+            retention=retention,
+            busy_timeout=busy_timeout,
+            clock=clock,
+            compress=compress,
+            max_chain=max_chain,
+        )
         self.conn = conn
         self._lock = threading.Lock()
         if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSaverSyncAPI)
@@ -80,11 +94,20 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         busy_timeout: float = 30.0,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> AsyncIterator[AsyncSqliteSaver]:
         """Open a saver on a file path (or ``":memory:"``); the connection closes on exit."""
         conn = await aiosqlite.connect(conn_string, check_same_thread=False, isolation_level=None)
         try:
-            saver = cls(conn, serde=serde, retention=retention, busy_timeout=busy_timeout)
+            saver = cls(
+                conn,
+                serde=serde,
+                retention=retention,
+                busy_timeout=busy_timeout,
+                compress=compress,
+                max_chain=max_chain,
+            )
             await saver.asetup()
             yield saver
         finally:
@@ -189,8 +212,15 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
     ) -> RunnableConfig:
         """Store a checkpoint and the values of the channels in ``new_versions``."""
         await self.asetup()
-        row, blob_rows, touch, result = self._put_rows(config, checkpoint, metadata, new_versions)
-        await self._run(_ops.put, row, blob_rows, touch)
+        row, blobs, deps, bases, touch, result = self._put_rows(
+            config, checkpoint, metadata, new_versions
+        )
+        missing = await self._run(_ops.put, row, blobs, deps, bases, touch)
+        if missing:  # a delta's base was deleted meanwhile: store those channels in full
+            row, blobs, deps, bases, touch, result = self._put_rows(
+                config, checkpoint, metadata, new_versions, full=missing
+            )
+            await self._run(_ops.put, row, blobs, deps, [], touch)
         return result
 
     async def aput_writes(
@@ -216,6 +246,7 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread, in every namespace."""
         await self.asetup()
+        self._values.forget(str(thread_id))
         await self._run(_ops.delete_thread, str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:

@@ -1,0 +1,251 @@
+"""Bounded value storage: a new version of a growing list is stored as a delta.
+
+A stored channel value is a record ``(tag, payload)``. Any tag the serializer produces is a
+*full* value, read by the serializer as before (so everything stored before this layer existed
+reads unchanged). The value-layer tag ``"pitstop-delta"`` marks a *delta*: its payload is
+``msgpack.packb([chain, items_tag, items_payload])`` where ``chain`` lists the versions of the
+earlier records of the same ``(thread, namespace, channel)`` it extends, oldest first, starting
+with a full record, and ``items_*`` is the serialized list of the items appended after the last
+of them. The value is ``full value + items of each delta in the chain + own items``.
+
+A delta against any stored version is exact: versions are immutable and unique per branch, so
+a fork never sees another branch's items. A chain never exceeds ``max_chain`` records (then a
+full record is written), so a read needs the record plus at most one batched fetch of its chain.
+
+With ``compress="zstd"`` (the ``zstandard`` package) payloads are compressed and their tag gets
+the suffix ``"+zstd"``; compressed records read back whatever the setting.
+
+The encoder keeps an in-process LRU of the last value written or read per channel; it only
+decides *whether* a delta is possible, never what a read returns. The cached value is a shallow
+copy, so a list mutated in place after a ``put`` is compared correctly; list items are compared
+with ``==`` (which short-circuits on identity), so an item object mutated in place *after* it
+was checkpointed is not noticed (LangGraph's reducers build new objects).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+import msgpack
+
+from pitstop.checkpoint.errors import CorruptRecordError, InvalidArgumentError
+from pitstop.checkpoint.serde.base import SerializerProtocol
+
+__all__ = ["DELTA_TAG", "ZSTD_SUFFIX", "DeltaEncoder", "Record", "delta_chain"]
+
+Record = tuple[str, bytes]
+DELTA_TAG: Final = "pitstop-delta"
+ZSTD_SUFFIX: Final = "+zstd"
+_CacheKey = tuple[str, str, str]
+
+
+def _zstd() -> Any:
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - optional dependency
+        return None
+    return zstandard
+
+
+def _unwrap(record: Record) -> Record:
+    """The record with its compression removed."""
+    tag, payload = record
+    if tag.endswith(ZSTD_SUFFIX):
+        zstandard = _zstd()
+        if zstandard is None:  # pragma: no cover
+            raise CorruptRecordError(f"record {tag!r} needs the zstandard package")
+        return tag[: -len(ZSTD_SUFFIX)], zstandard.ZstdDecompressor().decompress(payload)
+    return tag, payload
+
+
+def _parse_delta(payload: bytes) -> tuple[list[str], Record]:
+    try:
+        chain, items_tag, items_payload = msgpack.unpackb(payload, raw=False)
+    except Exception as exc:
+        raise CorruptRecordError(f"delta record: {type(exc).__name__}: {exc}") from exc
+    return [str(v) for v in chain], (items_tag, items_payload)
+
+
+def delta_chain(record: Record | None) -> list[str]:
+    """Versions a stored record needs (oldest first); ``[]`` for a full value or no record."""
+    if record is None or not record[0].startswith(DELTA_TAG):
+        return []
+    tag, payload = _unwrap(record)
+    if tag != DELTA_TAG:
+        return []
+    return _parse_delta(payload)[0]
+
+
+class DeltaEncoder:
+    """Encode channel values as full or delta records, and decode them.
+
+    Args:
+        serde: the saver's serializer (values and appended items go through it).
+        max_chain: at most this many earlier records per delta; then a full record.
+        cache_size: channels remembered for delta decisions (LRU).
+        compress: ``None`` or ``"zstd"``.
+    """
+
+    def __init__(
+        self,
+        serde: SerializerProtocol,
+        *,
+        max_chain: int = 32,
+        cache_size: int = 1024,
+        compress: str | None = None,
+    ) -> None:
+        if max_chain < 0:
+            raise InvalidArgumentError("max_chain must be >= 0")
+        if compress not in (None, "zstd"):
+            raise InvalidArgumentError(f"unknown compression {compress!r} (use None or 'zstd')")
+        if compress == "zstd" and _zstd() is None:  # pragma: no cover
+            raise InvalidArgumentError("compress='zstd' needs the zstandard package")
+        self.serde = serde
+        self.max_chain = max_chain
+        self.cache_size = cache_size
+        self.compress = compress
+        self._cache: OrderedDict[_CacheKey, tuple[str, list[Any], list[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._compressor: Any = None
+
+    # -- cache ---------------------------------------------------------------------------------
+
+    def _remember(self, key: _CacheKey, version: str, value: list[Any], chain: list[str]) -> None:
+        with self._lock:
+            self._cache[key] = (version, list(value), chain)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def forget(self, thread_id: str | None = None) -> None:
+        """Drop the cached channels of a thread (all threads with ``None``)."""
+        with self._lock:
+            if thread_id is None:
+                self._cache.clear()
+            else:
+                for key in [k for k in self._cache if k[0] == thread_id]:
+                    del self._cache[key]
+
+    def forget_channel(self, thread_id: str, ns: str, channel: str) -> None:
+        """Drop one cached channel (its base record turned out to be gone)."""
+        with self._lock:
+            self._cache.pop((thread_id, ns, channel), None)
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def _wrap(self, record: Record) -> Record:
+        if self.compress != "zstd":
+            return record
+        if self._compressor is None:
+            self._compressor = _zstd().ZstdCompressor(level=3)
+        return record[0] + ZSTD_SUFFIX, self._compressor.compress(record[1])
+
+    def encode(
+        self,
+        thread_id: str,
+        ns: str,
+        channel: str,
+        version: str,
+        value: Any,
+        dump: Callable[[Any], Record] | None = None,
+    ) -> tuple[Record, list[str]]:
+        """The record of ``value`` at ``version`` and the chain it needs (``[]``: full)."""
+        dump = dump or self.serde.dumps_typed
+        key = (thread_id, ns, channel)
+        if not isinstance(value, list):
+            with self._lock:
+                self._cache.pop(key, None)
+            return self._wrap(dump(value)), []
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            base_version, prev, chain = cached
+            n = len(prev)
+            if (
+                base_version != version
+                and len(value) > n
+                and len(chain) < self.max_chain
+                and value[:n] == prev
+            ):
+                new_chain = [*chain, base_version]
+                items_tag, items_payload = dump(value[n:])
+                payload = msgpack.packb([new_chain, items_tag, items_payload], use_bin_type=True)
+                self._remember(key, version, value, new_chain)
+                return self._wrap((DELTA_TAG, payload)), new_chain
+        record = self._wrap(dump(value))
+        self._remember(key, version, value, [])
+        return record, []
+
+    def full(self, value: Any, dump: Callable[[Any], Record] | None = None) -> Record:
+        """A full record of ``value`` (used when a delta's base turned out to be gone)."""
+        return self._wrap((dump or self.serde.dumps_typed)(value))
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def decode(
+        self,
+        record: Record,
+        fetch: Callable[[list[str]], Mapping[str, Record]],
+        *,
+        load: Callable[[Record], Any] | None = None,
+        remember: tuple[str, str, str, str] | None = None,
+    ) -> Any:
+        """The value of a record; ``fetch(versions)`` returns the records of a delta's chain.
+
+        ``fetch`` is called at most once. ``remember=(thread_id, ns, channel, version)`` lets a
+        later ``encode`` of that channel write a delta against this value.
+        """
+        load = load or self.serde.loads_typed
+        tag, payload = _unwrap(record)
+        if tag != DELTA_TAG:
+            value = load((tag, payload))
+            if remember is not None and isinstance(value, list):
+                self._remember_read(remember, value, [])
+            return value
+        chain, own = _parse_delta(payload)
+        found = fetch(chain) if chain else {}
+        parts: list[Record] = []
+        for i, dep in enumerate(chain):
+            dep_record = found.get(dep)
+            if dep_record is None:
+                raise CorruptRecordError(f"delta record: version {dep!r} of its chain is missing")
+            dep_tag, dep_payload = _unwrap(dep_record)
+            if i == 0:
+                if dep_tag == DELTA_TAG:
+                    raise CorruptRecordError("delta record: its chain does not start full")
+                parts.append((dep_tag, dep_payload))
+            else:
+                if dep_tag != DELTA_TAG:
+                    raise CorruptRecordError("delta record: a full record inside its chain")
+                parts.append(_parse_delta(dep_payload)[1])
+        parts.append(own)
+        value = self._join(parts, load)
+        if remember is not None:
+            self._remember_read(remember, value, chain)
+        return value
+
+    @staticmethod
+    def _join(parts: Iterable[Record], load: Callable[[Record], Any]) -> list[Any]:
+        result: list[Any] = []
+        for part in parts:
+            loaded = load(part)
+            if not isinstance(loaded, list):
+                raise CorruptRecordError(
+                    f"delta record: a part of its chain is a {type(loaded).__name__}, not a list"
+                )
+            result.extend(loaded)
+        return result
+
+    def _remember_read(
+        self, where: tuple[str, str, str, str], value: list[Any], chain: list[str]
+    ) -> None:
+        thread_id, ns, channel, version = where
+        key = (thread_id, ns, channel)
+        with self._lock:
+            cached = self._cache.get(key)
+        # Reading history (list() goes newest first) must not replace a newer base.
+        if cached is None or cached[0] <= version:
+            self._remember(key, version, value, chain)

@@ -1,0 +1,193 @@
+"""The bounded value layer: deltas for growing lists, full values otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pitstop.checkpoint.base import CorruptRecordError, InvalidArgumentError
+from pitstop.checkpoint.base.values import DELTA_TAG, DeltaEncoder, Record, delta_chain
+from pitstop.checkpoint.serde import MsgpackSerializer
+
+
+class Store:
+    """One channel's records, written and read through an encoder."""
+
+    def __init__(self, enc: DeltaEncoder, thread: str = "t") -> None:
+        self.enc = enc
+        self.thread = thread
+        self.records: dict[str, Record] = {}
+        self.fetches = 0
+
+    def put(self, version: str, value: Any) -> Record:
+        record, _ = self.enc.encode(self.thread, "", "messages", version, value)
+        self.records[version] = record
+        return record
+
+    def fetch(self, versions: list[str]) -> dict[str, Record]:
+        self.fetches += 1
+        return {v: self.records[v] for v in versions if v in self.records}
+
+    def get(self, version: str) -> Any:
+        return self.enc.decode(self.records[version], self.fetch)
+
+
+def v(n: int, branch: str = "a") -> str:
+    return f"{n:032}.{branch}"
+
+
+def encoder(**kwargs: Any) -> DeltaEncoder:
+    return DeltaEncoder(MsgpackSerializer(), **kwargs)
+
+
+def test_appends_are_deltas_and_read_back_exactly() -> None:
+    s = Store(encoder())
+    value: list[Any] = []
+    for i in range(1, 20):
+        value = [*value, {"i": i, "text": "x" * 50}]
+        record = s.put(v(i), value)
+        assert (record[0] == DELTA_TAG) == (i > 1)
+    for i in range(1, 20):
+        s.fetches = 0
+        assert s.get(v(i)) == [{"i": j, "text": "x" * 50} for j in range(1, i + 1)]
+        assert s.fetches == (1 if i > 1 else 0)
+    assert delta_chain(s.records[v(3)]) == [v(1), v(2)]
+    assert delta_chain(s.records[v(1)]) == []
+    assert delta_chain(None) == []
+
+
+@pytest.mark.parametrize(
+    "after",
+    [[1, 9, 3], [1, 2], [2, 3, 1, 4], [1, 2, 3], (1, 2, 3, 4), {"a": 1}, "text", None],
+)
+def test_a_change_that_is_not_an_append_is_stored_full(after: Any) -> None:
+    s = Store(encoder())
+    s.put(v(1), [1, 2, 3])
+    record = s.put(v(2), after)
+    assert record[0] != DELTA_TAG
+    assert s.get(v(2)) == after
+    assert s.get(v(1)) == [1, 2, 3]
+
+
+def test_a_list_mutated_in_place_after_put_is_still_exact() -> None:
+    s = Store(encoder())
+    value = [1, 2]
+    s.put(v(1), value)
+    value[0] = 99
+    value.append(3)
+    s.put(v(2), value)
+    assert s.get(v(1)) == [1, 2]
+    assert s.get(v(2)) == [99, 2, 3]
+
+
+def test_the_chain_is_bounded() -> None:
+    s = Store(encoder(max_chain=4))
+    value: list[int] = []
+    full = []
+    for i in range(1, 23):
+        value = [*value, i]
+        if s.put(v(i), value)[0] != DELTA_TAG:
+            full.append(i)
+    assert full == [1, 6, 11, 16, 21]
+    assert all(len(delta_chain(r)) <= 4 for r in s.records.values())
+    assert s.get(v(22)) == list(range(1, 23))
+
+
+def test_max_chain_zero_stores_every_value_full() -> None:
+    s = Store(encoder(max_chain=0))
+    assert s.put(v(1), [1])[0] != DELTA_TAG
+    assert s.put(v(2), [1, 2])[0] != DELTA_TAG
+
+
+def test_forks_read_their_own_items() -> None:
+    s = Store(encoder())
+    base: list[str] = []
+    for i in range(1, 6):
+        base = [*base, f"m{i}"]
+        s.put(v(i), base)
+    left = [*base, "left-1"]
+    s.put(v(6, "l"), left)
+    # the runtime reads the fork point back, then extends it differently
+    s.enc.decode(s.records[v(5)], s.fetch, remember=("t", "", "messages", v(5)))
+    right = [*base, "right-1"]
+    s.put(v(6, "r"), right)
+    s.put(v(7, "l"), [*left, "left-2"])
+    assert s.get(v(6, "l")) == left
+    assert s.get(v(6, "r")) == right
+    assert s.get(v(7, "l")) == [*left, "left-2"]
+    assert "left-1" not in s.get(v(6, "r"))
+
+
+def test_correctness_never_depends_on_the_cache() -> None:
+    writer = Store(encoder())
+    for i in range(1, 10):
+        writer.put(v(i), list(range(i)))
+    reader = Store(encoder())  # another process: empty cache
+    reader.records = writer.records
+    assert reader.get(v(9)) == list(range(9))
+    writer.enc.forget("t")
+    assert writer.put(v(10), list(range(10)))[0] != DELTA_TAG
+    writer.enc.forget()
+
+
+def test_old_full_records_read_unchanged() -> None:
+    serde = MsgpackSerializer()
+    enc = DeltaEncoder(serde)
+    for value in ([1, 2], {"a": [1]}, "s", None, b"bytes"):
+        assert enc.decode(serde.dumps_typed(value), lambda _: {}) == value
+
+
+def test_zstd_round_trip_and_smaller() -> None:
+    plain, packed = Store(encoder()), Store(encoder(compress="zstd"))
+    value: list[str] = []
+    for i in range(1, 40):
+        value = [*value, "hello world " * 20]
+        plain.put(v(i), value)
+        record = packed.put(v(i), value)
+        assert record[0].endswith("+zstd")
+    for i in (1, 2, 39):
+        assert packed.get(v(i)) == plain.get(v(i))
+    assert sum(len(r[1]) for r in packed.records.values()) < sum(
+        len(r[1]) for r in plain.records.values()
+    )
+    # compressed records read back with compression off
+    assert Store(encoder()).enc.decode(packed.records[v(39)], packed.fetch) == value
+
+
+def test_a_missing_or_malformed_chain_is_a_corrupt_record() -> None:
+    s = Store(encoder())
+    s.put(v(1), [1])
+    s.put(v(2), [1, 2])
+    s.put(v(3), [1, 2, 3])
+    del s.records[v(1)]
+    with pytest.raises(CorruptRecordError):
+        s.get(v(3))
+    s.records[v(1)] = s.records[v(2)]  # a chain that does not start full
+    with pytest.raises(CorruptRecordError):
+        s.get(v(3))
+    s.records[v(1)] = MsgpackSerializer().dumps_typed([1])
+    s.records[v(2)] = MsgpackSerializer().dumps_typed([1, 2])  # a full record inside
+    with pytest.raises(CorruptRecordError):
+        s.get(v(3))
+    with pytest.raises(CorruptRecordError):
+        s.enc.decode((DELTA_TAG, b"\xc1"), s.fetch)
+    s.records[v(1)] = MsgpackSerializer().dumps_typed("not a list")
+    s.records[v(2)] = s.put(v(2), [1, 2])
+    with pytest.raises(CorruptRecordError):
+        s.get(v(3))
+
+
+def test_invalid_settings() -> None:
+    with pytest.raises(InvalidArgumentError):
+        encoder(compress="lz4")
+    with pytest.raises(InvalidArgumentError):
+        encoder(max_chain=-1)
+
+
+def test_the_cache_is_an_lru() -> None:
+    enc = encoder(cache_size=2)
+    for ch in ("a", "b", "c"):
+        enc.encode("t", "", ch, v(1), [1])
+    assert enc.encode("t", "", "a", v(2), [1, 2])[1] == []  # evicted: stored full
+    assert enc.encode("t", "", "c", v(2), [1, 2])[1] == [v(1)]
