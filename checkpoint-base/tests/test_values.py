@@ -139,6 +139,7 @@ def test_old_full_records_read_unchanged() -> None:
 
 
 def test_zstd_round_trip_and_smaller() -> None:
+    pytest.importorskip("zstandard")
     plain, packed = Store(encoder()), Store(encoder(compress="zstd"))
     value: list[str] = []
     for i in range(1, 40):
@@ -191,3 +192,11 @@ def test_the_cache_is_an_lru() -> None:
         enc.encode("t", "", ch, v(1), [1])
     assert enc.encode("t", "", "a", v(2), [1, 2])[1] == []  # evicted: stored full
     assert enc.encode("t", "", "c", v(2), [1, 2])[1] == [v(1)]
+
+
+def test_zstd_without_the_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(InvalidArgumentError, match="zstandard"):
+        encoder(compress="zstd")

@@ -368,6 +368,7 @@ def test_full_values_written_before_the_migration_read_unchanged(tmp_path: Path)
 
 
 def test_zstd_values_round_trip_and_read_without_the_setting(tmp_path: Path) -> None:
+    pytest.importorskip("zstandard")
     db = str(tmp_path / "z.db")
     with SqliteSaver.from_conn_string(db, compress="zstd") as s:
         put_chain(s, "t", 4)
