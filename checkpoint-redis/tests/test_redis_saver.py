@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis
-from redis_factories import URL, prefix_keys, sync_saver
+import redis.asyncio
+from redis_factories import URL, async_saver, prefix_keys, sync_saver
 
 from pitstop.checkpoint.base import InvalidArgumentError, RetentionPolicy
 from pitstop.checkpoint.redis import AsyncRedisSaver, RedisSaver
 from pitstop.checkpoint.redis import _keys as k
+from pitstop.checkpoint.redis import _scripts as lua
+from pitstop.checkpoint.redis._base import INLINE_VALUES_MAX, INLINE_VALUES_MAX_ASYNC
 
 
 def ckpt(
@@ -37,23 +42,84 @@ def conf(thread: str, ns: str = "", checkpoint_id: str | None = None) -> Any:
     return {"configurable": c}
 
 
+def _command_names(packed: Any) -> tuple[str, ...]:
+    """The command names in one RESP request buffer (or list of buffers)."""
+    data = packed if isinstance(packed, bytes) else b"".join(bytes(p) for p in packed)
+    names: list[str] = []
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\r\n", pos)
+        count = int(data[pos + 1 : end])
+        pos = end + 2
+        for i in range(count):
+            end = data.index(b"\r\n", pos)
+            size = int(data[pos + 1 : end])
+            if i == 0:
+                names.append(data[end + 2 : end + 2 + size].decode())
+            pos = end + 2 + size + 2
+    return tuple(names)
+
+
 class Counting:
-    """Counts the commands a client sends (a pipeline counts as one round trip)."""
+    """Counts round trips at the client: every request buffer written to a connection."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.calls: list[str] = []
-        original = client.execute_command
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, cls: Any) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        original = cls.send_packed_command
 
-        def execute(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(str(args[0]))
-            return original(*args, **kwargs)
+        def send(conn: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+            self.calls.append(_command_names(command))
+            return original(conn, command, *args, **kwargs)
 
-        client.execute_command = execute  # type: ignore[method-assign]
+        monkeypatch.setattr(cls, "send_packed_command", send)
 
 
-def test_put_get_list_are_one_round_trip_each() -> None:
+PUT_REQUEST = ("MULTI", "HSET", "EVAL", "EXEC")
+GET_REQUEST = ("MULTI", "EVALSHA", "HMGET", "EXEC")
+
+
+def test_get_tuple_value_hints_are_one_round_trip_and_never_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """get_tuple guesses the head's value fields; a cold or wrong guess is still one trip."""
+    with sync_saver() as writer:
+        v1 = {"a": "1", "b": "1"}
+        writer.put(conf("t"), ckpt(1, {"a": "x", "b": "y"}, v1), {}, v1)
+        with sync_saver(writer.prefix) as reader:
+            reader.client.ping()
+            counter = Counting(monkeypatch, redis.connection.AbstractConnection)
+            found = reader.get_tuple(conf("t"))  # cold: the values come through the script
+            assert found is not None
+            assert found.checkpoint["channel_values"] == {"a": "x", "b": "y"}
+            assert counter.calls == [("EVALSHA",)]
+            assert reader.get_tuple(conf("t")) == found  # now hinted
+            assert counter.calls[1:] == [GET_REQUEST]
+            # another saver moves the head: the hint is wrong, the answer still right
+            v2 = {"a": "2", "b": "1"}
+            writer.put(conf("t", "", ckpt(1)["id"]), ckpt(2, {"a": "z", "b": "y"}, v2), {}, v2)
+            counter.calls.clear()
+            newer = reader.get_tuple(conf("t"))
+            assert newer is not None
+            assert newer.checkpoint["channel_values"] == {"a": "z", "b": "y"}
+            assert newer.parent_config == found.config
+            assert counter.calls == [GET_REQUEST]
+            # an older checkpoint by id, other namespaces, a missing thread
+            assert reader.get_tuple(conf("t", "", ckpt(1)["id"])) == found
+            assert reader.get_tuple(conf("t", "sub")) is None
+            assert reader.get_tuple(conf("nope")) is None
+            # the server does not know the script (e.g. restarted): loaded, same answer
+            monkeypatch.setattr(
+                lua, "PAGE", lua.Script("page", lua.PAGE.text + f"-- {uuid.uuid4().hex}\n")
+            )
+            counter.calls.clear()
+            assert reader.get_tuple(conf("t")) == newer
+            assert counter.calls == [GET_REQUEST, ("EVALSHA",), ("EVAL",)]
+
+
+def test_put_get_list_are_one_round_trip_each(monkeypatch: pytest.MonkeyPatch) -> None:
     with sync_saver() as saver:
-        counter = Counting(saver.client)  # type: ignore[arg-type]
+        saver.client.ping()  # connected: the handshake is not counted
+        counter = Counting(monkeypatch, redis.connection.AbstractConnection)
         parent = None
         for n in range(1, 30):
             values = {"msgs": ["m"] * n, "n": n}
@@ -61,16 +127,84 @@ def test_put_get_list_are_one_round_trip_each() -> None:
             saver.put(conf("t", "", parent), ckpt(n, values, versions), {"step": n}, versions)
             parent = ckpt(n)["id"]
             saver.put_writes(conf("t", "", parent), [("a", n), ("b", n)], "task")
-        assert counter.calls == ["EVALSHA"] * 58
+        assert counter.calls == [("EVALSHA",), ("EVALSHA",)] * 29  # small values: inline
         counter.calls.clear()
         found = saver.get_tuple(conf("t"))
         assert found is not None
         assert found.checkpoint["channel_values"]["n"] == 29
         assert found.pending_writes == [("task", "a", 29), ("task", "b", 29)]
-        assert counter.calls == ["EVALSHA"]
+        assert counter.calls == [GET_REQUEST]  # values by HMGET: this saver wrote the head
         counter.calls.clear()
         assert len(list(saver.list(conf("t"), limit=10))) == 10
-        assert counter.calls == ["EVALSHA"]
+        assert counter.calls == [("EVALSHA",)]
+        counter.calls.clear()
+        big = "x" * (INLINE_VALUES_MAX + 1)  # large values: a plain HSET, never through Lua
+        new = {"msgs": f"{30:032}.1"}
+        versions = {**new, "n": f"{29:032}.2"}  # "n" unchanged: not written again
+        saver.put(conf("t", "", parent), ckpt(30, {"msgs": big, "n": 29}, versions), {}, new)
+        assert counter.calls == [PUT_REQUEST]
+        counter.calls.clear()
+        found = saver.get_tuple(conf("t"))
+        assert found is not None
+        assert found.checkpoint["channel_values"] == {"msgs": big, "n": 29}
+        assert found.parent_config is not None
+        assert found.parent_config["configurable"]["checkpoint_id"] == parent
+        assert counter.calls == [GET_REQUEST]
+
+
+async def test_async_put_get_list_are_one_round_trip_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with contextlib.aclosing(async_saver()) as savers:
+        saver = await anext(savers)
+        await saver.client.ping()  # connected: the handshake is not counted
+        counter = Counting(monkeypatch, redis.asyncio.connection.AbstractConnection)
+        versions = {"msgs": "1", "n": "1"}
+        await saver.aput(conf("t"), ckpt(1, {"msgs": ["m"], "n": 1}, versions), {}, versions)
+        big = ["m" * (INLINE_VALUES_MAX_ASYNC + 1)]
+        v2 = {"msgs": "2", "n": "1"}
+        await saver.aput(
+            conf("t", "", ckpt(1)["id"]), ckpt(2, {"msgs": big, "n": 1}, v2), {}, {"msgs": "2"}
+        )
+        await saver.aput_writes(conf("t", "", ckpt(2)["id"]), [("a", 1)], "task")
+        assert counter.calls == [("EVALSHA",), PUT_REQUEST, ("EVALSHA",)]
+        counter.calls.clear()
+        found = await saver.aget_tuple(conf("t"))
+        assert found is not None
+        assert found.checkpoint["channel_values"] == {"msgs": big, "n": 1}
+        assert found.pending_writes == [("task", "a", 1)]
+        assert [x async for x in saver.alist(conf("t"), limit=1)] == [found]
+        assert counter.calls == [GET_REQUEST, ("EVALSHA",)]
+
+
+def test_round_trips_survive_a_killed_connection_a_server_error_and_noscript() -> None:
+    with sync_saver() as saver:
+        versions = {"msgs": "1"}
+        saver.put(conf("t"), ckpt(1, {"msgs": ["m"]}, versions), {}, versions)
+        admin = redis.Redis.from_url(URL)
+        try:
+            # the pooled connection dies between two calls: the request is retried once
+            name = f"victim-{uuid.uuid4().hex}"
+            saver.client.client_setname(name)  # the pool's only connection so far
+            (victim,) = [c["id"] for c in admin.client_list() if c.get("name") == name]
+            admin.client_kill_filter(_id=victim)
+            saver.put(conf("t", "", ckpt(1)["id"]), ckpt(2, {"msgs": ["n"]}, versions), {}, {})
+            found = saver.get_tuple(conf("t"))
+            assert found is not None
+            assert found.checkpoint["id"] == ckpt(2)["id"]
+            # a server error inside the MULTI is raised; the connection stays usable
+            wrong = k.thread_keys(saver.prefix, "wrong")[5]
+            admin.set(wrong, b"not a hash")
+            for value in (["m"], ["m" * (INLINE_VALUES_MAX + 1)]):  # inline and MULTI
+                with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+                    saver.put(conf("wrong"), ckpt(1, {"msgs": value}, versions), {}, versions)
+                assert saver.get_tuple(conf("t")) == found
+        finally:
+            admin.close()
+        # a script the server does not know yet: EVALSHA gets NOSCRIPT, EVAL loads it
+        script = lua.Script("probe", f"return '{uuid.uuid4().hex}'")
+        assert saver._eval(script, [], []) == script.text.split("'")[1].encode()
+        assert saver._eval(script, [], []) == script.text.split("'")[1].encode()
 
 
 def test_every_key_of_a_thread_shares_one_slot_even_with_braces() -> None:

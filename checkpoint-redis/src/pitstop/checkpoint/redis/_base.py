@@ -40,11 +40,23 @@ __all__ = [
     "BaseRedisSaver",
     "ListRange",
     "Snapshot",
+    "resp",
     "ttl_ms",
 ]
 
 PAGE_SIZE: Final = 100
 """Checkpoints read per round trip by ``list()`` when a filter is set or no limit is given."""
+
+INLINE_VALUES_MAX: Final = 8 * 1024
+"""Up to this many bytes of new values a standalone ``put`` is one ``EVALSHA`` of ``PUT`` (values
+as ARGV); above, ``MULTI``/``HSET``/``EVAL PUT_META``/``EXEC``: Lua copies arguments at about
+1 us per KB, while each extra reply costs a few us (redis-py, sync)."""
+
+INLINE_VALUES_MAX_ASYNC: Final = 16 * 1024
+"""The same for ``redis.asyncio``, where each reply costs more (about 15 us)."""
+
+CV_HINTS: Final = 4096
+"""Namespaces whose last ``cv`` a saver remembers for ``get_tuple`` (cleared when full)."""
 
 MAX_RETRIES: Final = 50
 """Attempts of a maintenance change that lost the race to a concurrent write."""
@@ -73,6 +85,27 @@ def _pack(value: Any) -> bytes:
 
 def _unpack(blob: bytes) -> Any:
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+def resp(commands: Iterable[Sequence[Any]]) -> bytes:
+    """``commands`` as one RESP request buffer (str as UTF-8, int as decimal, bytes as is).
+
+    One buffer means one ``sendall`` per round trip, whatever the number of commands.
+    """
+    out: builtins.list[bytes] = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            if isinstance(arg, str):
+                arg = arg.encode()
+            elif isinstance(arg, int):
+                arg = b"%d" % arg
+            elif not isinstance(arg, bytes):
+                raise TypeError(f"cannot send {type(arg).__name__} to Redis")
+            out.append(b"$%d\r\n" % len(arg))
+            out.append(arg)
+            out.append(b"\r\n")
+    return b"".join(out)
 
 
 def _ns_part_of(field: bytes) -> bytes:
@@ -149,6 +182,7 @@ class BaseRedisSaver(BaseCheckpointSaver):
         self.retention = retention
         self.cluster = cluster
         self._clock = clock
+        self._cv_seen: dict[tuple[str, str], tuple[bytes, builtins.list[str]]] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -163,6 +197,29 @@ class BaseRedisSaver(BaseCheckpointSaver):
             if run_id is not None:
                 keys.append(k.run_key(self.prefix, run_id))
         return keys
+
+    # -- value-field hints of get_tuple -------------------------------------------------------
+
+    def _remember_cv(self, thread_id: str, ns: str, cv: bytes) -> None:
+        """Remember the ``cv`` (channel -> value field) last written or read in a namespace.
+
+        ``get_tuple`` sends it as a guess: when the checkpoint it reads has exactly this ``cv``,
+        the values come from a plain ``HMGET`` in the same ``MULTI`` instead of through Lua.
+        A wrong guess only costs speed (the script then returns the values itself).
+        """
+        if self.cluster or not cv:
+            return
+        seen = self._cv_seen
+        known = seen.get((thread_id, ns))
+        if known is not None and known[0] == cv:
+            return
+        if len(seen) >= CV_HINTS and (thread_id, ns) not in seen:
+            seen.clear()
+        fields = [f for _, f in _unpack(cv)]
+        if fields:
+            seen[(thread_id, ns)] = (cv, fields)
+        else:
+            seen.pop((thread_id, ns), None)
 
     # -- put -----------------------------------------------------------------------------------
 
@@ -180,9 +237,10 @@ class BaseRedisSaver(BaseCheckpointSaver):
             raise InvalidArgumentError(f"checkpoint id {checkpoint_id!r} contains NUL")
         where = {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
         values = checkpoint["channel_values"]
+        nsp = k.part(ns)  # value fields are k.value_field(ns, channel, version), inlined
         args: builtins.list[Any] = []
         for channel, version in new_versions.items():
-            args.append(k.value_field(ns, channel, str(version)))
+            args.append(nsp + k.part(channel) + str(version))
             if channel in values:
                 tag, data = self._dump(values[channel], channel=channel, **where)
                 args.append(tag.encode() + b"\x00" + data)
@@ -199,10 +257,7 @@ class BaseRedisSaver(BaseCheckpointSaver):
             [ns, checkpoint_id, parent_id, ck_type, ck_blob, meta_type, meta_blob, run_id, delta]
         )
         cv = _pack_lua(
-            [
-                [ch, k.value_field(ns, ch, str(v))]
-                for ch, v in checkpoint["channel_versions"].items()
-            ]
+            [[ch, nsp + k.part(ch) + str(v)] for ch, v in checkpoint["channel_versions"].items()]
         )
         cp_field = k.cp_field(ns, checkpoint_id)
         head = [

@@ -25,12 +25,15 @@ from pitstop.checkpoint.base import (
     SweepResult,
 )
 from pitstop.checkpoint.base._generic_async import adelta_channel_history_via_get_tuple
+from pitstop.checkpoint.redis import _base
 from pitstop.checkpoint.redis import _keys as k
 from pitstop.checkpoint.redis import _scripts as lua
-from pitstop.checkpoint.redis._base import MAX_RETRIES, PAGE_SIZE, BaseRedisSaver, Snapshot
+from pitstop.checkpoint.redis._base import MAX_RETRIES, PAGE_SIZE, BaseRedisSaver, Snapshot, resp
 from pitstop.checkpoint.redis._compat import AsyncRedisBridge
 from pitstop.checkpoint.serde.base import SerializerProtocol
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["AsyncRedisSaver"]
 
@@ -85,6 +88,10 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
         self._cmd: Any = client
         if True:  # ASYNC: the loop sync calls are bridged to (see AsyncRedisBridge)
             self._init_bridge()
+        if True:  # ASYNC: redis.asyncio replies cost more, so Lua takes larger values
+            self._inline_max = _base.INLINE_VALUES_MAX_ASYNC
+        else:
+            self._inline_max = _base.INLINE_VALUES_MAX
 
     @classmethod
     @asynccontextmanager
@@ -124,10 +131,54 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
 
     async def _eval(self, script: lua.Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """``EVALSHA``, loading the script with ``EVAL`` when the server does not know it."""
+        if self.cluster:
+            try:
+                return await self._cmd.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return await self._cmd.eval(script.text, len(keys), *keys, *args)
         try:
-            return await self._cmd.evalsha(script.sha, len(keys), *keys, *args)
+            (reply,) = await self._send([("EVALSHA", script.sha, len(keys), *keys, *args)])
         except NoScriptError:
-            return await self._cmd.eval(script.text, len(keys), *keys, *args)
+            (reply,) = await self._send([("EVAL", script.body, len(keys), *keys, *args)])
+        return reply
+
+    async def _send(self, commands: Sequence[Sequence[Any]]) -> builtins.list[Any]:
+        """Send ``commands`` as one write on one pooled connection; their replies, in order.
+
+        Standalone and Sentinel clients only (a cluster goes through its client). It skips
+        the client's per-command machinery (one buffer, one ``sendall``, no reply callbacks).
+        Every reply is read before a server error is raised, so the connection stays in sync;
+        a connection error or timeout closes the connection and retries once on a fresh one
+        (every request sent here is idempotent).
+        """
+        packed = resp(commands)
+        pool = self._cmd.connection_pool
+        for attempt in range(2):
+            conn = await pool.get_connection()
+            try:
+                await conn.send_packed_command([packed])
+                replies: builtins.list[Any] = []
+                error: ResponseError | None = None
+                for _ in commands:
+                    try:
+                        replies.append(await conn.read_response())
+                    except ResponseError as exc:
+                        error = error or exc
+                        replies.append(exc)
+            except (RedisConnectionError, RedisTimeoutError):
+                await conn.disconnect()
+                if attempt:
+                    raise
+                continue
+            except BaseException:
+                await conn.disconnect()
+                raise
+            finally:
+                await pool.release(conn)
+            if error is not None:
+                raise error
+            return replies
+        raise AssertionError("unreachable")
 
     async def _index_thread(self, thread_id: str, run_id: str | None = None) -> None:
         """Cluster only: add the thread to the global indexes (other slots, own commands)."""
@@ -164,12 +215,32 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
         thread_id, ns, checkpoint_id = self._parse_config(config)
         rng = self._exact_range(ns, checkpoint_id)
-        page = await self._eval(
-            lua.PAGE,
-            self._thread_keys(thread_id),
-            [rng.mode, rng.max, rng.min, 1, *self._refresh_args(thread_id)],
-        )
-        return self._decode_entry(thread_id, page[0]) if page else None
+        keys = self._thread_keys(thread_id)
+        args = [rng.mode, rng.max, rng.min, 1, *self._refresh_args(thread_id)]
+        hint = self._cv_seen.get((thread_id, ns))
+        page = None
+        if hint is not None:  # standalone only: the values by HMGET, not through Lua
+            cv, fields = hint
+            *_, (page, values) = await self._send(
+                [
+                    ("MULTI",),
+                    ("EVALSHA", lua.PAGE.sha, len(keys), *keys, *args, cv),
+                    ("HMGET", keys[5], *fields),
+                    ("EXEC",),
+                ]
+            )
+            if isinstance(page, NoScriptError):
+                page = None  # the server lost its scripts: load it below
+            elif isinstance(page, ResponseError):
+                raise page
+            elif page and page[0][2] == 0:
+                page[0][2] = values
+        if page is None:
+            page = await self._eval(lua.PAGE, keys, args)
+        if not page:
+            return None
+        self._remember_cv(thread_id, ns, page[0][1])
+        return self._decode_entry(thread_id, page[0])
 
     async def _threads(self) -> builtins.list[str]:
         """Every indexed thread id (the one cross-slot read of ``list`` without a thread)."""
@@ -249,8 +320,27 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
         thread_id, run_id, keys, args, result = self._put_args(
             config, checkpoint, metadata, new_versions
         )
-        await self._index_thread(thread_id, run_id)
-        await self._eval(lua.PUT, keys, args)
+        if self.cluster:
+            await self._index_thread(thread_id, run_id)
+            await self._eval(lua.PUT, keys, args)
+            return result
+        head, pairs = args[:8], args[8:]
+        if sum(map(len, pairs)) <= self._inline_max:  # small: one script, values as ARGV
+            await self._eval(lua.PUT, keys, args)
+            self._remember_cv(thread_id, result["configurable"]["checkpoint_ns"], head[6])
+            return result
+        # One round trip, atomic: the values go to a plain HSET (never through Lua, where
+        # large arguments are slow to copy), the rest to PUT_META (EVAL: a NOSCRIPT inside
+        # MULTI would leave the HSET applied alone).
+        commands: builtins.list[Sequence[Any]] = [("MULTI",)]
+        if pairs:
+            commands.append(("HSET", keys[5], *pairs))
+        commands.append(("EVAL", lua.PUT_META.body, len(keys), *keys, *head))
+        commands.append(("EXEC",))
+        for reply in (await self._send(commands))[-1]:
+            if isinstance(reply, ResponseError):
+                raise reply
+        self._remember_cv(thread_id, result["configurable"]["checkpoint_ns"], head[6])
         return result
 
     async def aput_writes(

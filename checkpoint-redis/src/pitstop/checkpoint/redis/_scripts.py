@@ -7,6 +7,11 @@ scripts get only the eight same-slot keys and the saver updates the global keys 
 reaches a script only through ``KEYS``/``ARGV``, never through the script text. ``ttl`` is in
 milliseconds (``0``: no expiry); with a TTL every key of the thread gets its ``PEXPIRE`` in the
 script that writes it.
+
+Large values stay out of Lua (the server copies every script argument and every ``redis.call``
+reply at about 1 us per KB): a standalone ``put`` with large values is ``MULTI``, a plain
+``HSET`` of the values, ``EVAL PUT_META``, ``EXEC``, and ``get_tuple`` lets ``PAGE`` leave the
+values to an ``HMGET`` in the same ``MULTI`` when the caller guessed the value fields right.
 """
 
 from __future__ import annotations
@@ -14,18 +19,21 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-__all__ = ["APPLY", "DELETE", "PAGE", "PUT", "PUT_WRITES", "SNAPSHOT", "Script"]
+__all__ = ["APPLY", "DELETE", "PAGE", "PUT", "PUT_META", "PUT_WRITES", "SNAPSHOT", "Script"]
 
 
 class Script:
-    """A Lua script and its SHA1; the saver sends ``EVALSHA`` and falls back to ``EVAL``."""
+    """A Lua script, its UTF-8 ``body`` and SHA1; the saver sends ``EVALSHA`` (``EVAL`` when the
+    server does not know it, or inside ``MULTI``, where a ``NOSCRIPT`` would not abort the rest).
+    """
 
-    __slots__ = ("name", "sha", "text")
+    __slots__ = ("body", "name", "sha", "text")
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
         self.text = text
-        self.sha = hashlib.sha1(text.encode()).hexdigest()
+        self.body = text.encode()
+        self.sha = hashlib.sha1(self.body).hexdigest()
 
 
 _EXPIRE_THREAD: Final = """
@@ -49,6 +57,40 @@ redis.call('HSET', KEYS[5], ARGV[4], ARGV[7])
 for i = 9, #ARGV, 500 do
   redis.call('HSET', KEYS[6], unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'touched', ARGV[2], 'r:' .. ARGV[8], 1)
+else
+  redis.call('HSET', KEYS[1], 'touched', ARGV[2])
+end
+redis.call('HINCRBY', KEYS[1], 'gen', 1)
+expire_thread(ttl)
+if #KEYS >= 9 then
+  redis.call('ZADD', KEYS[9], ARGV[2], ARGV[3])
+  if ttl > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. (tonumber(ARGV[2]) - ttl))
+    redis.call('PEXPIRE', KEYS[9], ttl)
+  end
+  if #KEYS >= 10 then
+    redis.call('SADD', KEYS[10], ARGV[3])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[10], ttl) end
+  end
+end
+return 1
+""",
+)
+
+PUT_META: Final = Script(
+    "put_meta",
+    _EXPIRE_THREAD
+    + """
+-- PUT without the values: ARGV ttl .. run_id as for PUT. On a standalone server a put is
+-- MULTI, HSET <v> <value field/value pairs> (plain command: large values never pass through
+-- Lua, whose argument and reply copies cost ~1 us per KB), EVAL PUT_META, EXEC.
+local ttl = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[2], 0, ARGV[4])
+redis.call('ZADD', KEYS[3], 0, ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[4], ARGV[6])
+redis.call('HSET', KEYS[5], ARGV[4], ARGV[7])
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'touched', ARGV[2], 'r:' .. ARGV[8], 1)
 else
@@ -104,8 +146,11 @@ PAGE: Final = Script(
     _EXPIRE_THREAD
     + """
 -- ARGV: mode ('ns': KEYS[2] members <ns part><id>; 'all': KEYS[3] members <id>\\0<ns>),
---       max, min (ZREVRANGEBYLEX bounds), count, ttl to refresh (0: none), now, thread_id
--- Returns {record, cv, values, writes} per checkpoint, newest first.
+--       max, min (ZREVRANGEBYLEX bounds), count, ttl to refresh (0: none), now, thread_id,
+--       [cv the caller expects (get_tuple)]
+-- Returns {record, cv, values, writes} per checkpoint, newest first. When the one checkpoint
+-- read has exactly the expected cv, values is 0: the caller reads them with a plain HMGET
+-- after this script in the same MULTI (large values are slow to pass through Lua).
 local function hmget(key, fields)
   local out = {}
   for i = 1, #fields, 1000 do
@@ -137,7 +182,9 @@ for _, m in ipairs(members) do
   if rec then
     local cv = redis.call('HGET', KEYS[5], field)
     local vals = {}
-    if cv then
+    if cv and ARGV[8] and cv == ARGV[8] and #members == 1 then
+      vals = 0
+    elseif cv then
       local fs = {}
       for j, p in ipairs(cmsgpack.unpack(cv)) do fs[j] = p[2] end
       vals = hmget(KEYS[6], fs)
