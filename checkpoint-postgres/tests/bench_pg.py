@@ -1,10 +1,13 @@
 """Throughput of the PostgreSQL savers next to LangGraph's ``langgraph-checkpoint-postgres``.
 
-``uv run python checkpoint-postgres/tests/bench_pg.py [--repeat N] [--chart out.png]``
+``uv run python checkpoint-postgres/tests/bench_pg.py [--repeat N] [--chart out.png]
+[--only put,put_writes] [--api sync|async] [--skip-suite] [--skip-curve]``
 
 1. ``pitstop.conformance.bench`` (the workloads of ``pitstop-conformance bench``): sync workloads
    on the sync savers, async workloads on the async savers, each in a fresh schema of the same
-   server (the official saver gets its own schema through ``options=-c search_path=...``).
+   server (the official saver gets its own schema through ``options=-c search_path=...``). Both
+   savers run in one pytest-benchmark session per API, back to back for each workload, so each
+   ratio compares measurements taken side by side. ``--only`` keeps some workloads (by key).
 2. The concurrency curve: N asyncio workers (1, 5, 10, 50) over a pool of 10 connections, each
    doing put + get_tuple on its own thread for a fixed time; ops/s for each saver.
 
@@ -146,26 +149,47 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--chart")
     parser.add_argument("--skip-suite", action="store_true")
+    parser.add_argument("--skip-curve", action="store_true")
+    parser.add_argument(
+        "--only", help="comma-separated workload keys (put,put_writes,get_tuple,...)"
+    )
+    parser.add_argument("--api", choices=("sync", "async"), help="one API only")
     args = parser.parse_args()
+    only = [key.strip() for key in args.only.split(",")] if args.only else []
+    apis = (args.api,) if args.api else ("sync", "async")
     try:
         if not args.skip_suite:
+            # per API, both savers in one run: pytest-benchmark runs the factories of each
+            # workload back to back, so the ratios compare runs side by side
             pairs = [
                 ("pitstop-postgres", sync_pool, async_pool),
                 ("langgraph-postgres", official_sync, official_async),
             ]
-            results = []
-            for name, sync_factory, async_factory in pairs:
-                merged = bench.BenchResult(name)
-                for api, create in (("sync", sync_factory), ("async", async_factory)):
-                    factory = SaverFactory(create=create, stored_bytes=stored_bytes, name=name)
-                    (result,) = bench.run_bench([factory], repeat=args.repeat, apis=(api,))
-                    merged.ops.update(result.ops)
+            merged = [bench.BenchResult(name) for name, _, _ in pairs]
+            for api in apis:
+                factories = [
+                    SaverFactory(
+                        create=sync_factory if api == "sync" else async_factory,
+                        stored_bytes=stored_bytes,
+                        name=name,
+                    )
+                    for name, sync_factory, async_factory in pairs
+                ]
+                pytest_args = []
+                if only:
+                    pytest_args = ["-k", " or ".join(f"{key}-{api}-" for key in only)]
+                results = bench.run_bench(
+                    factories, repeat=args.repeat, apis=(api,), pytest_args=pytest_args
+                )
+                for into, result in zip(merged, results, strict=True):
+                    into.ops.update(result.ops)
                     if result.stored_bytes is not None:
-                        merged.stored_bytes = result.stored_bytes
-                results.append(merged)
-            print(bench.render(results))
+                        into.stored_bytes = result.stored_bytes
+            print(bench.render(merged))
             if args.chart:
-                bench.chart(results, args.chart)
+                bench.chart(merged, args.chart)
+        if args.skip_curve:
+            return 0
         workers = [1, 5, 10, 50]
         curves = {
             "pitstop": asyncio.run(_curve("pitstop", workers, args.seconds)),

@@ -212,6 +212,92 @@ def test_nul_characters_round_trip(counted: Any) -> None:
     assert got.pending_writes == [("task", "w", "\x00")]
 
 
+# -- write statements: VALUES lists up to VALUES_MAX rows, unnest()ed arrays beyond ----------
+
+
+@pytest.mark.parametrize("n", [0, 1, q.VALUES_MAX, q.VALUES_MAX + 1, 3 * q.VALUES_MAX])
+def test_put_stores_any_number_of_values_in_one_statement(counted: Any, n: int) -> None:
+    saver, conn = counted
+    first = empty_checkpoint()  # the parent: an older id
+    cp = empty_checkpoint()
+    values = {f"ch'{i}\u00e9": (b"\x00\xff" * i, "a\x00b" * i, i) for i in range(n)}
+    values["unchanged"] = "kept"
+    cp["channel_values"] = values
+    cp["channel_versions"] = {ch: f"{i + 1}.{i}" for i, ch in enumerate(values)}
+    new = {ch: v for ch, v in cp["channel_versions"].items() if ch != "unchanged"}
+    first["channel_values"] = {"unchanged": "kept"}
+    first["channel_versions"] = {"unchanged": cp["channel_versions"]["unchanged"]}
+    saver.put(_cfg("t"), first, {}, dict(first["channel_versions"]))
+    conn.sent = []
+    saver.put(_cfg("t", first["id"]), cp, {"step": n}, new)
+    assert len(conn.sent) == 1
+    got = saver.get_tuple(_cfg("t"))
+    assert got.checkpoint["channel_values"] == values
+    assert got.parent_config["configurable"]["checkpoint_id"] == first["id"]
+    # a re-put of the same checkpoint replaces its values (idempotent retry)
+    saver.put(_cfg("t", first["id"]), cp, {"step": n}, new)
+    assert saver.get_tuple(_cfg("t")).checkpoint["channel_values"] == values
+
+
+@pytest.mark.parametrize("regular", [0, 2, q.VALUES_MAX + 2])
+@pytest.mark.parametrize("special", [0, 1, 3])
+def test_put_writes_keeps_first_regular_and_last_special_values(
+    counted: Any, regular: int, special: int
+) -> None:
+    saver, conn = counted
+    cp = empty_checkpoint()
+    stored = saver.put(_cfg("t"), cp, {}, {})
+    specials = ["__error__", "__interrupt__", "__resume__"][:special]
+
+    def writes(tag: str) -> list[tuple[str, Any]]:
+        return [(f"c{i}", (tag, i, b"\x00")) for i in range(regular)] + [
+            (ch, (tag, ch)) for ch in specials
+        ]
+
+    if not writes("x"):
+        conn.sent = []
+        saver.put_writes(stored, [], "task")
+        assert conn.sent == []  # nothing to store: no statement
+        return
+    conn.sent = []
+    saver.put_writes(stored, writes("first"), "task", "path")
+    saver.put_writes(stored, writes("second"), "task", "path")
+    assert len(conn.sent) == 2
+    pending = saver.get_tuple(_cfg("t")).pending_writes
+    got = {ch: value for _, ch, value in pending}
+    assert len(pending) == regular + special
+    assert all(got[f"c{i}"] == ("first", i, b"\x00") for i in range(regular))
+    assert all(got[ch] == ("second", ch) for ch in specials)
+
+
+def test_put_writes_special_then_regular_in_one_call(counted: Any) -> None:
+    saver, _ = counted
+    stored = saver.put(_cfg("t"), empty_checkpoint(), {}, {})
+    saver.put_writes(stored, [("__interrupt__", 1), ("a", 2), ("__interrupt__", 3)], "t1")
+    saver.put_writes(stored, [("__interrupt__", 4), ("a", 5)], "t1")
+    assert sorted(saver.get_tuple(_cfg("t")).pending_writes) == [
+        ("t1", "__interrupt__", 4),
+        ("t1", "a", 2),
+    ]
+
+
+def test_channel_values_compress_with_lz4_when_available() -> None:
+    schema = new_schema()
+    with psycopg.connect(URI, autocommit=True) as conn:
+        PostgresSaver(conn, schema=schema).setup()
+        row = conn.execute(
+            "SELECT 'lz4' = ANY (enumvals) FROM pg_settings"
+            " WHERE name = 'default_toast_compression'"
+        ).fetchone()
+        has_lz4 = bool(row and row[0])
+        (compression,) = conn.execute(
+            "SELECT a.attcompression FROM pg_attribute AS a"
+            " WHERE a.attrelid = %s::regclass AND a.attname = 'blob'",
+            (f'"{schema}".pitstop_checkpoint_blobs',),
+        ).fetchone()
+    assert compression == ("l" if has_lz4 else "")
+
+
 # -- migrations --------------------------------------------------------------------------------
 
 

@@ -262,12 +262,9 @@ class BasePostgresSaver(BaseCheckpointSaver):
             "metadata_blob": meta_blob,
             "run_id": str(run_id) if run_id is not None else None,
             "now": now,
-            "statement": "PUT" if self._touch(thread_id, now) else "PUT_UNTOUCHED",
-            "channels": channels,
-            "versions": versions,
-            "types": types,
-            "blobs": blobs,
+            "statement": _put_sql(self.schema, len(blobs), self._touch(thread_id, now)),
         }
+        _row_params(params, "", {"c": channels, "v": versions, "t": types, "b": blobs})
         return params, self._make_config(thread_id, ns, checkpoint_id)
 
     def _put_writes_params(
@@ -295,6 +292,7 @@ class BasePostgresSaver(BaseCheckpointSaver):
                 keep["channels"].append(channel)
                 keep["types"].append(type_)
                 keep["blobs"].append(blob)
+        n_keep, n_replace = len(keep["idx"]), len(replace)
         params: dict[str, Any] = {
             "thread_id": thread_id,
             "checkpoint_ns": ns,
@@ -302,14 +300,28 @@ class BasePostgresSaver(BaseCheckpointSaver):
             "task_id": str(task_id),
             "task_path": task_path or "",
             "now": now,
-            "statement": "PUT_WRITES" if self._touch(thread_id, now) else "PUT_WRITES_UNTOUCHED",
-            "r_idx": builtins.list(replace),
-            "r_channels": [r[0] for r in replace.values()],
-            "r_types": [r[1] for r in replace.values()],
-            "r_blobs": [r[2] for r in replace.values()],
         }
-        for name, items in keep.items():
-            params[f"k_{name}"] = items
+        if rows:  # no rows: nothing is sent
+            params["statement"] = _put_writes_sql(
+                self.schema, n_keep, n_replace, self._touch(thread_id, now)
+            )
+        if n_keep:
+            _row_params(
+                params,
+                "k",
+                {"i": keep["idx"], "c": keep["channels"], "t": keep["types"], "b": keep["blobs"]},
+            )
+        if n_replace:
+            _row_params(
+                params,
+                "r",
+                {
+                    "i": builtins.list(replace),
+                    "c": [r[0] for r in replace.values()],
+                    "t": [r[1] for r in replace.values()],
+                    "b": [r[2] for r in replace.values()],
+                },
+            )
         return params
 
     # -- reading -------------------------------------------------------------------------------
@@ -504,6 +516,38 @@ def _list_sql(
     return _render(q.SELECT_PAGE, schema, where="".join(parts))
 
 
+def _row_params(
+    params: dict[str, Any], prefix: str, columns: dict[str, builtins.list[Any]]
+) -> None:
+    """Add the parameters of the rows ``_queries._rows`` reads: one per cell for a ``VALUES``
+    list (``<prefix><key><row>``), else one array per column (``<prefix><key>``)."""
+    n = len(columns["b"])
+    if n <= q.VALUES_MAX:
+        for key, items in columns.items():
+            for i, item in enumerate(items):
+                params[f"{prefix}{key}{i}"] = item
+    else:
+        for key, items in columns.items():
+            params[prefix + key] = items
+
+
+def _put_sql(schema: str, values: int, touched: bool) -> str:
+    """The rendered ``put`` statement (every count above ``VALUES_MAX`` shares the array form)."""
+    return _write_sql(schema, "put", min(values, q.VALUES_MAX + 1), 0, touched)
+
+
+def _put_writes_sql(schema: str, keep: int, replace: int, touched: bool) -> str:
+    """The rendered ``put_writes`` statement (counts above ``VALUES_MAX`` use arrays)."""
+    cap = q.VALUES_MAX + 1
+    return _write_sql(schema, "put_writes", min(keep, cap), min(replace, cap), touched)
+
+
+@functools.lru_cache(maxsize=512)
+def _write_sql(schema: str, kind: str, first: int, second: int, touched: bool) -> str:
+    text = q.put(first, touched) if kind == "put" else q.put_writes(first, second, touched)
+    return _render(text, schema)
+
+
 _STATEMENTS: Final = (
     "ADVISORY_LOCK",
     "COPY_THREAD",
@@ -515,10 +559,6 @@ _STATEMENTS: Final = (
     "DELETE_WRITES_BY_IDS",
     "INSERT_MIGRATION",
     "MIGRATIONS_TABLE",
-    "PUT",
-    "PUT_UNTOUCHED",
-    "PUT_WRITES",
-    "PUT_WRITES_UNTOUCHED",
     "SELECT_CHAIN",
     "SELECT_CHECKPOINT_COUNT",
     "SELECT_CHECKPOINT_SHAPES",

@@ -8,6 +8,7 @@ is a bound parameter. The position of a migration in ``MIGRATIONS`` is its schem
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 __all__ = [
@@ -29,10 +30,6 @@ __all__ = [
     "LIST_THREAD",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
-    "PUT",
-    "PUT_UNTOUCHED",
-    "PUT_WRITES",
-    "PUT_WRITES_UNTOUCHED",
     "SELECT_CHAIN",
     "SELECT_CHECKPOINT_COUNT",
     "SELECT_CHECKPOINT_SHAPES",
@@ -46,6 +43,9 @@ __all__ = [
     "SELECT_THREAD_EXISTS",
     "SELECT_WRITES_OF_CHECKPOINTS",
     "SCHEMA_EXISTS",
+    "VALUES_MAX",
+    "put",
+    "put_writes",
 ]
 
 # -- migrations --------------------------------------------------------------------------------
@@ -131,31 +131,69 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     WHERE run_id IS NOT NULL""",
     # v5: idle-thread sweeps.
     "CREATE INDEX pitstop_threads_touched_at ON {schema}.pitstop_threads (touched_at)",
+    # v6: channel values compress with lz4 where the server has it (PostgreSQL 14+ built with
+    # lz4): several times faster than the default pglz on the large values `put` writes, for
+    # about the same size. Metadata only: existing values stay as they are; without lz4 this
+    # does nothing.
+    """
+    DO $pitstop$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression'
+                   AND 'lz4' = ANY (enumvals)) THEN
+            ALTER TABLE {schema}.pitstop_checkpoint_blobs ALTER COLUMN blob SET COMPRESSION lz4;
+        END IF;
+    END $pitstop$""",
 )
 
 # -- writes ------------------------------------------------------------------------------------
 
-_TOUCH: Final = """
+
+def _binary(statement: str) -> str:
+    """``statement`` with every ``%(name)s`` parameter sent in binary (``%(name)b``).
+
+    The hot writes carry arrays of serialized values: in text format psycopg would hex-escape
+    every ``bytea`` (and quote every array element) and the server would parse it back; in
+    binary they travel as is. Casts in the SQL (``::text[]``, ``::jsonb``) fix the types.
+    """
+    return re.sub(r"%\((\w+)\)s", r"%(\1)b", statement)
+
+
+VALUES_MAX: Final = 8
+"""Up to this many rows (channel values of a ``put``, writes of a ``put_writes``) travel as a
+``VALUES`` list of scalar parameters (dumped by psycopg's C code, nothing to parse on the
+server); more travel as ``unnest``ed arrays (one statement whatever the count)."""
+
+_BLOB_COLUMNS: Final = (("c", "channel", "text"), ("v", "version", "text"), ("t", "type", "text"))
+_WRITE_COLUMNS: Final = (("i", "idx", "int"), ("c", "channel", "text"), ("t", "type", "text"))
+
+
+def _rows(
+    fixed: tuple[str, ...], prefix: str, columns: tuple[tuple[str, str, str], ...], n: int
+) -> str:
+    """The rows an ``INSERT`` takes: the ``fixed`` parameters, then ``n`` rows of ``columns``
+    plus a ``bytea`` blob (parameters ``<prefix><key><row>``, or arrays ``<prefix><key>``)."""
+    keys = [*(key for key, _, _ in columns), "b"]
+    head = [f"%({name})s" for name in fixed]
+    if n <= VALUES_MAX:
+        rows = (", ".join([*head, *(f"%({prefix}{key}{i})s" for key in keys)]) for i in range(n))
+        return "VALUES " + ",\n       ".join(f"({row})" for row in rows)
+    arrays = [f"%({prefix}{key})s::{type_}[]" for key, _, type_ in columns]
+    names = [name for _, name, _ in columns]
+    return (
+        f"SELECT {', '.join([*head, *(f'u.{name}' for name in names), 'u.blob'])}\n"
+        f"FROM unnest({', '.join([*arrays, f'%({prefix}b)s::bytea[]'])})"
+        f" AS u ({', '.join([*names, 'blob'])})"
+    )
+
+
+_TOUCH: Final = """touched AS (
     INSERT INTO {schema}.pitstop_threads AS t (thread_id, touched_at)
     VALUES (%(thread_id)s, %(now)s)
     ON CONFLICT (thread_id)
-    DO UPDATE SET touched_at = greatest(t.touched_at, excluded.touched_at)"""
+    DO UPDATE SET touched_at = greatest(t.touched_at, excluded.touched_at)
+)"""
 
-_TOUCHED: Final = f"""
-touched AS ({_TOUCH}
-),"""
-
-_PUT: Final = """
-WITH {touched} new_blobs AS (
-    INSERT INTO {{schema}}.pitstop_checkpoint_blobs
-        (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, u.channel, u.version, u.type, u.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[], %(blobs)s::bytea[])
-        AS u (channel, version, type, blob)
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version)
-    DO UPDATE SET type = excluded.type, blob = excluded.blob
-)
-INSERT INTO {{schema}}.pitstop_checkpoints (
+_PUT_CHECKPOINT: Final = """
+INSERT INTO {schema}.pitstop_checkpoints (
     thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
     channel_versions, metadata, metadata_exact, metadata_type, metadata_blob, run_id, created_at)
 VALUES (
@@ -173,38 +211,59 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
     metadata_blob = excluded.metadata_blob,
     run_id = excluded.run_id"""
 
-PUT: Final = _PUT.format(touched=_TOUCHED)
-"""One statement, one round trip: the thread's clock, the new channel values, the checkpoint."""
 
-PUT_UNTOUCHED: Final = _PUT.format(touched="")
-"""``PUT`` when this saver touched the thread's clock recently (see ``TOUCH_INTERVAL``)."""
+def _with(ctes: list[str], main: str) -> str:
+    return ("\nWITH " + ",\n".join(ctes) if ctes else "") + main
 
-_PUT_WRITES: Final = """
-WITH {touched} kept AS (
-    INSERT INTO {{schema}}.pitstop_checkpoint_writes
-        (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s,
-           u.idx, u.channel, u.type, u.blob, %(task_path)s
-    FROM unnest(%(k_idx)s::int[], %(k_channels)s::text[], %(k_types)s::text[],
-                %(k_blobs)s::bytea[]) AS u (idx, channel, type, blob)
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
-)
+
+def put(values: int, touched: bool) -> str:
+    """The ``put`` statement for ``values`` changed channel values: one statement, one round
+    trip (the thread's clock when ``touched``, the values, the checkpoint). A template: fill
+    ``{schema}``; every parameter travels in binary."""
+    ctes = [_TOUCH] if touched else []
+    if values:
+        rows = _rows(("thread_id", "checkpoint_ns"), "", _BLOB_COLUMNS, values)
+        ctes.append(f"""new_blobs AS (
+    INSERT INTO {{schema}}.pitstop_checkpoint_blobs
+        (thread_id, checkpoint_ns, channel, version, type, blob)
+    {rows}
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version)
+    DO UPDATE SET type = excluded.type, blob = excluded.blob
+)""")
+    return _binary(_with(ctes, _PUT_CHECKPOINT))
+
+
+_WRITES_FIXED: Final = ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "task_path")
+
+
+def _insert_writes(prefix: str, n: int) -> str:
+    return f"""
 INSERT INTO {{schema}}.pitstop_checkpoint_writes
-    (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path)
-SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s,
-       u.idx, u.channel, u.type, u.blob, %(task_path)s
-FROM unnest(%(r_idx)s::int[], %(r_channels)s::text[], %(r_types)s::text[],
-            %(r_blobs)s::bytea[]) AS u (idx, channel, type, blob)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+    (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+{_rows(_WRITES_FIXED, prefix, _WRITE_COLUMNS, n)}
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) """
+
+
+def put_writes(keep: int, replace: int, touched: bool) -> str:
+    """The ``put_writes`` statement for ``keep`` regular writes and ``replace`` special ones
+    (at least one of them): regular writes keep the first value stored at their
+    ``(task_id, idx)`` (a re-run never duplicates them); special channels (error, interrupt,
+    resume, scheduled, negative idx) replace it (the latest state of the task). Only the parts
+    a call needs are sent. A template: fill ``{schema}``; every parameter travels in binary."""
+    ctes = [_TOUCH] if touched else []
+    keeping = _insert_writes("k", keep) + "DO NOTHING" if keep else ""
+    replacing = (
+        _insert_writes("r", replace)
+        + """DO UPDATE SET
     channel = excluded.channel, type = excluded.type, blob = excluded.blob,
     task_path = excluded.task_path"""
+        if replace
+        else ""
+    )
+    if keeping and replacing:
+        ctes.append(f"kept AS ({keeping}\n)")
+    return _binary(_with(ctes, replacing or keeping))
 
-PUT_WRITES: Final = _PUT_WRITES.format(touched=_TOUCHED)
-"""One statement: regular writes keep the first value stored at their ``(task_id, idx)``
-(a re-run never duplicates them); special channels (error, interrupt, resume, scheduled,
-negative idx) replace it (the latest state of the task)."""
-
-PUT_WRITES_UNTOUCHED: Final = _PUT_WRITES.format(touched="")
 
 # -- reads -------------------------------------------------------------------------------------
 

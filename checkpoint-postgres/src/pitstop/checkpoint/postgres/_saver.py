@@ -375,7 +375,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         self.setup()
         params, result = self._put_params(config, checkpoint, metadata, new_versions)
         with self._connection("put", params["thread_id"]) as conn:
-            conn.execute(self._q(params.pop("statement")), params)
+            conn.execute(params.pop("statement"), params)
         return result
 
     def put_writes(
@@ -395,7 +395,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
             return
         self.setup()
         with self._connection("put_writes", params["thread_id"]) as conn:
-            conn.execute(self._q(params.pop("statement")), params)
+            conn.execute(params.pop("statement"), params)
 
     # -- maintenance ---------------------------------------------------------------------------
 

@@ -396,7 +396,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         await self.asetup()
         params, result = self._put_params(config, checkpoint, metadata, new_versions)
         async with self._connection("put", params["thread_id"]) as conn:
-            await conn.execute(self._q(params.pop("statement")), params)
+            await conn.execute(params.pop("statement"), params)
         return result
 
     async def aput_writes(
@@ -416,7 +416,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
             return
         await self.asetup()
         async with self._connection("put_writes", params["thread_id"]) as conn:
-            await conn.execute(self._q(params.pop("statement")), params)
+            await conn.execute(params.pop("statement"), params)
 
     # -- maintenance ---------------------------------------------------------------------------
 
