@@ -136,6 +136,10 @@ def test_put_get_list_are_one_round_trip_each(monkeypatch: pytest.MonkeyPatch) -
         assert counter.calls == [GET_REQUEST]  # values by HMGET: this saver wrote the head
         counter.calls.clear()
         assert len(list(saver.list(conf("t"), limit=10))) == 10
+        # "msgs" grows: its delta records need chain records the page did not hold
+        assert counter.calls == [("EVALSHA",), ("HMGET",)]
+        counter.calls.clear()
+        assert len(list(saver.list(conf("t")))) == 29  # the whole chain is in the page
         assert counter.calls == [("EVALSHA",)]
         counter.calls.clear()
         big = "x" * (INLINE_VALUES_MAX + 1)  # large values: a plain HSET, never through Lua
@@ -332,3 +336,94 @@ def test_async_saver_sync_call_on_its_loop_raises() -> None:
             assert await asyncio.to_thread(saver.get_tuple, conf("t")) is None
 
     asyncio.run(main())
+
+
+def _grow(saver: Any, thread: str, steps: range, parent: str | None = None) -> list[list[str]]:
+    history: list[list[str]] = []
+    for n in steps:
+        msgs = [f"message {i} " * 20 for i in range(1, n + 1)]
+        versions = {"msgs": f"{n:032}.1", "n": f"{n:032}.2"}
+        saver.put(conf(thread, "", parent), ckpt(n, {"msgs": msgs, "n": n}, versions), {}, versions)
+        parent = ckpt(n)["id"]
+        history.append(msgs)
+    return history
+
+
+def _value_tags(saver: Any, thread: str) -> dict[str, str]:
+    raw = saver.client.hgetall(k.thread_keys(saver.prefix, thread)[5])
+    return {f.decode(): v[: v.index(b"\x00")].decode() for f, v in raw.items()}
+
+
+def test_growing_list_is_stored_as_deltas_and_read_in_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with sync_saver() as saver:
+        history = _grow(saver, "t", range(1, 41))
+        tags = _value_tags(saver, "t")
+        msgs = sorted(t for f, t in tags.items() if "msgs" in f)
+        # a full record every max_chain + 1 (33) versions (1 and 34), deltas in between
+        assert msgs.count("pitstop-delta") == 38
+        assert len(msgs) == 40
+        saver.client.ping()
+        counter = Counting(monkeypatch, redis.connection.AbstractConnection)
+        found = saver.get_tuple(conf("t"))
+        assert found is not None
+        assert found.checkpoint["channel_values"]["msgs"] == history[-1]
+        assert counter.calls == [GET_REQUEST]  # the chain came with the hinted HMGET
+        with sync_saver(saver.prefix) as cold:
+            cold.client.ping()
+            counter.calls.clear()
+            got = cold.get_tuple(conf("t", "", ckpt(30)["id"]))
+            assert got is not None
+            assert got.checkpoint["channel_values"]["msgs"] == history[29]
+            assert counter.calls == [("EVALSHA",), ("HMGET",)]  # cold: the chain fetched once
+        for n in (1, 2, 33, 34, 40):
+            got = saver.get_tuple(conf("t", "", ckpt(n)["id"]))
+            assert got is not None
+            assert got.checkpoint["channel_values"]["msgs"] == history[n - 1]
+        # keep_latest keeps the head's chain only (full at 34, deltas 35..40), frees the rest
+        saver.prune(["t"])
+        assert len([f for f in _value_tags(saver, "t") if "msgs" in f]) == 7
+        latest = saver.get_tuple(conf("t"))
+        assert latest is not None
+        assert latest.checkpoint["channel_values"]["msgs"] == history[-1]
+    with sync_saver(max_chain=0) as full:
+        _grow(full, "t", range(1, 6))
+        assert "pitstop-delta" not in _value_tags(full, "t").values()
+
+
+def test_put_whose_delta_base_was_deleted_elsewhere_stores_in_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with sync_saver() as writer, sync_saver(writer.prefix) as other:
+        _grow(writer, "t", range(1, 4))
+        other.delete_thread("t")
+        writer.client.ping()
+        counter = Counting(monkeypatch, redis.connection.AbstractConnection)
+        history = _grow(writer, "t", range(4, 6), parent=ckpt(3)["id"])
+        # the first put found its base gone (nothing stored) and was sent again in full
+        assert counter.calls == [("EVALSHA",), ("EVALSHA",), ("EVALSHA",)]
+        tags = _value_tags(writer, "t")
+        assert sorted(t for f, t in tags.items() if "msgs" in f) == ["msgpack", "pitstop-delta"]
+        for n, expected in zip((4, 5), history, strict=True):
+            got = other.get_tuple(conf("t", "", ckpt(n)["id"]))
+            assert got is not None
+            assert got.checkpoint["channel_values"]["msgs"] == expected
+
+
+async def test_async_growing_list_with_large_values_and_zstd() -> None:
+    async with contextlib.aclosing(async_saver(compress="zstd")) as savers:
+        saver = await anext(savers)
+        parent = None
+        history = []
+        for n in range(1, 40):
+            msgs = ["y" * 2000 + str(i) for i in range(n)]  # past the inline size: HSET path
+            versions = {"msgs": f"{n:032}.1"}
+            await saver.aput(conf("t", "", parent), ckpt(n, {"msgs": msgs}, versions), {}, versions)
+            parent = ckpt(n)["id"]
+            history.append(msgs)
+        listed = [t.checkpoint["channel_values"]["msgs"] async for t in saver.alist(conf("t"))]
+        assert listed == history[::-1]
+        found = await saver.aget_tuple(conf("t"))
+        assert found is not None
+        assert found.checkpoint["channel_values"]["msgs"] == history[-1]

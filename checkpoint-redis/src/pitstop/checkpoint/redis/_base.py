@@ -32,6 +32,7 @@ from pitstop.checkpoint.base import (
     metadata_matches,
     writes_sort_key,
 )
+from pitstop.checkpoint.base.values import DELTA_TAG, DeltaEncoder, delta_chain
 from pitstop.checkpoint.redis import _keys as k
 from pitstop.checkpoint.serde.base import SerializerProtocol
 
@@ -48,9 +49,9 @@ PAGE_SIZE: Final = 100
 """Checkpoints read per round trip by ``list()`` when a filter is set or no limit is given."""
 
 INLINE_VALUES_MAX: Final = 8 * 1024
-"""Up to this many bytes of new values a standalone ``put`` is one ``EVALSHA`` of ``PUT`` (values
-as ARGV); above, ``MULTI``/``HSET``/``EVAL PUT_META``/``EXEC``: Lua copies arguments at about
-1 us per KB, while each extra reply costs a few us (redis-py, sync)."""
+"""Up to this many bytes of new full values a standalone ``put`` is one ``EVALSHA`` of ``PUT``
+(values as ARGV); above, ``MULTI``/``HSET`` (full values)/``EVAL PUT`` (delta records)/``EXEC``:
+Lua copies arguments at about 1 us per KB, while each extra reply costs a few us (redis-py)."""
 
 INLINE_VALUES_MAX_ASYNC: Final = 16 * 1024
 """The same for ``redis.asyncio``, where each reply costs more (about 15 us)."""
@@ -62,6 +63,30 @@ MAX_RETRIES: Final = 50
 """Attempts of a maintenance change that lost the race to a concurrent write."""
 
 _EMPTY: Final = b"empty\x00"
+_DELTA: Final = DELTA_TAG.encode()
+
+
+def _split(blob: bytes) -> tuple[str, bytes]:
+    """A stored value ``<tag>\\0<bytes>`` as a record ``(tag, bytes)``."""
+    sep = blob.index(b"\x00")
+    return blob[:sep].decode(), blob[sep + 1 :]
+
+
+def _chain_fields(value_field: bytes, blob: bytes | None) -> builtins.list[bytes]:
+    """Value fields a stored delta record needs (``[]`` for a full value or none).
+
+    A value field is ``<ns part><channel part><version>``; a chain lists versions of the same
+    namespace and channel.
+    """
+    if not blob or not blob.startswith(_DELTA):
+        return []
+    chain = delta_chain(_split(blob))
+    if not chain:
+        return []
+    prefix = _ns_part_of(value_field)
+    rest = value_field[len(prefix) :]
+    channel_part = _ns_part_of(rest)
+    return [prefix + channel_part + v.encode() for v in chain]
 
 
 def ttl_ms(ttl: timedelta | float | None) -> int:
@@ -172,8 +197,11 @@ class BaseRedisSaver(BaseCheckpointSaver):
         retention: RetentionPolicy | None = None,
         clock: Callable[[], float] = time.time,
         cluster: bool = False,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
         super().__init__(serde=serde)
+        self._values = DeltaEncoder(self.serde, max_chain=max_chain, compress=compress)
         if not prefix or "{" in prefix or "}" in prefix:
             raise InvalidArgumentError(f"prefix must be non-empty without braces: {prefix!r}")
         self.prefix = prefix
@@ -182,7 +210,10 @@ class BaseRedisSaver(BaseCheckpointSaver):
         self.retention = retention
         self.cluster = cluster
         self._clock = clock
-        self._cv_seen: dict[tuple[str, str], tuple[bytes, builtins.list[str]]] = {}
+        # (thread_id, ns) -> (cv, its value fields, chain fields its delta records need)
+        self._cv_seen: dict[
+            tuple[str, str], tuple[bytes, builtins.list[bytes], builtins.list[bytes]]
+        ] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -200,24 +231,27 @@ class BaseRedisSaver(BaseCheckpointSaver):
 
     # -- value-field hints of get_tuple -------------------------------------------------------
 
-    def _remember_cv(self, thread_id: str, ns: str, cv: bytes) -> None:
+    def _remember_cv(
+        self, thread_id: str, ns: str, cv: bytes, chains: Sequence[bytes] = ()
+    ) -> None:
         """Remember the ``cv`` (channel -> value field) last written or read in a namespace.
 
         ``get_tuple`` sends it as a guess: when the checkpoint it reads has exactly this ``cv``,
         the values come from a plain ``HMGET`` in the same ``MULTI`` instead of through Lua.
-        A wrong guess only costs speed (the script then returns the values itself).
+        ``chains`` are the fields its delta records need; the same ``HMGET`` reads them, so the
+        common read stays one round trip. A wrong guess only costs speed.
         """
         if self.cluster or not cv:
             return
         seen = self._cv_seen
         known = seen.get((thread_id, ns))
-        if known is not None and known[0] == cv:
+        if known is not None and known[0] == cv and known[2] == builtins.list(chains):
             return
         if len(seen) >= CV_HINTS and (thread_id, ns) not in seen:
             seen.clear()
-        fields = [f for _, f in _unpack(cv)]
+        fields = [f if isinstance(f, bytes) else f.encode() for _, f in _unpack(cv)]
         if fields:
-            seen[(thread_id, ns)] = (cv, fields)
+            seen[(thread_id, ns)] = (cv, fields, builtins.list(chains))
         else:
             seen.pop((thread_id, ns), None)
 
@@ -230,7 +264,12 @@ class BaseRedisSaver(BaseCheckpointSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> tuple[str, str | None, builtins.list[str], builtins.list[Any], RunnableConfig]:
-        """``(thread_id, run_id, KEYS, ARGV, returned config)`` of a ``put``."""
+        """``(thread_id, run_id, KEYS, ARGV, returned config)`` of a ``put``.
+
+        ARGV is the 9 head arguments (the 9th: how many check fields follow), the value fields
+        the new delta records need (the script stores nothing when one is missing: the caller
+        then forgets those channels and puts again, in full), then value field/value pairs.
+        """
         thread_id, ns, parent_id = self._parse_config(config)
         checkpoint_id = checkpoint["id"]
         if "\x00" in checkpoint_id:
@@ -239,13 +278,24 @@ class BaseRedisSaver(BaseCheckpointSaver):
         values = checkpoint["channel_values"]
         nsp = k.part(ns)  # value fields are k.value_field(ns, channel, version), inlined
         args: builtins.list[Any] = []
+        checks: builtins.list[bytes] = []
         for channel, version in new_versions.items():
-            args.append(nsp + k.part(channel) + str(version))
+            chp = nsp + k.part(channel)
+            args.append(chp + str(version))
             if channel in values:
-                tag, data = self._dump(values[channel], channel=channel, **where)
+                (tag, data), chain = self._values.encode(
+                    thread_id,
+                    ns,
+                    channel,
+                    str(version),
+                    values[channel],
+                    self._dumper(channel, where),
+                )
                 args.append(tag.encode() + b"\x00" + data)
+                checks.extend((chp + v).encode() for v in chain)
             else:
                 args.append(_EMPTY)
+                self._values.forget_channel(thread_id, ns, channel)
         bare = {key: v for key, v in checkpoint.items() if key != "channel_values"}
         ck_type, ck_blob = self._dump(bare, **where)
         merged = get_checkpoint_metadata(config, metadata)
@@ -269,9 +319,44 @@ class BaseRedisSaver(BaseCheckpointSaver):
             record,
             cv,
             run_id or "",
+            len(checks),
         ]
         keys = self._thread_keys(thread_id, run_id=run_id)
-        return thread_id, run_id, keys, head + args, self._make_config(thread_id, ns, checkpoint_id)
+        return (
+            thread_id,
+            run_id,
+            keys,
+            head + checks + args,
+            self._make_config(thread_id, ns, checkpoint_id),
+        )
+
+    def _dumper(self, channel: str, where: Mapping[str, Any]) -> Callable[[Any], tuple[str, bytes]]:
+        def dump(value: Any) -> tuple[str, bytes]:
+            return self._dump(value, channel=channel, **where)
+
+        return dump
+
+    @staticmethod
+    def _split_put_args(
+        args: Sequence[Any],
+    ) -> tuple[builtins.list[Any], builtins.list[Any], builtins.list[Any]]:
+        """``(head with checks, full value pairs, delta value pairs)`` of ``put`` ARGV."""
+        n = 9 + int(args[8])
+        head = builtins.list(args[:n])
+        full: builtins.list[Any] = []
+        deltas: builtins.list[Any] = []
+        for i in range(n, len(args), 2):
+            (deltas if args[i + 1].startswith(_DELTA) else full).extend(args[i : i + 2])
+        return head, full, deltas
+
+    def _put_chains(self, args: Sequence[Any]) -> builtins.list[bytes]:
+        """The check fields of ``put`` ARGV: what its delta records need."""
+        return builtins.list(args[9 : 9 + int(args[8])])
+
+    def _retry_in_full(self, thread_id: str, ns: str, new_versions: ChannelVersions) -> None:
+        """A delta's base was gone (the thread was deleted or pruned): encode in full."""
+        for channel in new_versions:
+            self._values.forget_channel(thread_id, ns, channel)
 
     def _writes_args(
         self,
@@ -354,10 +439,65 @@ class BaseRedisSaver(BaseCheckpointSaver):
             get_checkpoint_id(before),
         )
 
+    @staticmethod
+    def _missing_chains(
+        entries: Sequence[Sequence[Any]], known: Mapping[bytes, bytes | None] | None = None
+    ) -> builtins.list[bytes]:
+        """Value fields the delta records of ``PAGE`` entries need that were not read."""
+        have: set[bytes] = set(known or ())
+        wanted: dict[bytes, None] = {}
+        pairs = []
+        for entry in entries:
+            raw_cv, vals = entry[1], entry[2]
+            if not raw_cv or not isinstance(vals, builtins.list):
+                continue
+            for (_, f), blob in zip(_unpack(raw_cv), vals, strict=False):
+                field = f if isinstance(f, bytes) else f.encode()
+                have.add(field)
+                pairs.append((field, blob))
+        for field, blob in pairs:
+            for dep in _chain_fields(field, blob):
+                if dep not in have:
+                    wanted[dep] = None
+        return builtins.list(wanted)
+
+    @staticmethod
+    def _page_values(entries: Sequence[Sequence[Any]]) -> dict[bytes, bytes | None]:
+        """value field -> stored value, of every value the ``PAGE`` entries returned."""
+        out: dict[bytes, bytes | None] = {}
+        for entry in entries:
+            raw_cv, vals = entry[1], entry[2]
+            if not raw_cv or not isinstance(vals, builtins.list):
+                continue
+            for (_, f), blob in zip(_unpack(raw_cv), vals, strict=False):
+                out[f if isinstance(f, bytes) else f.encode()] = blob
+        return out
+
+    @staticmethod
+    def _entry_chains(entry: Sequence[Any]) -> builtins.list[bytes]:
+        """Every value field the delta records of one ``PAGE`` entry need."""
+        raw_cv, vals = entry[1], entry[2]
+        if not raw_cv or not isinstance(vals, builtins.list):
+            return []
+        out: dict[bytes, None] = {}
+        for (_, f), blob in zip(_unpack(raw_cv), vals, strict=False):
+            field = f if isinstance(f, bytes) else f.encode()
+            for dep in _chain_fields(field, blob):
+                out[dep] = None
+        return builtins.list(out)
+
     def _decode_entry(
-        self, thread_id: str, entry: Sequence[Any], filter: Mapping[str, Any] | None = None
+        self,
+        thread_id: str,
+        entry: Sequence[Any],
+        filter: Mapping[str, Any] | None = None,
+        known: Mapping[bytes, bytes | None] | None = None,
     ) -> CheckpointTuple | None:
-        """A checkpoint tuple from one ``PAGE`` entry; None if the filter rejects it."""
+        """A checkpoint tuple from one ``PAGE`` entry; None if the filter rejects it.
+
+        ``known`` maps value fields to stored values read besides the entry's own (the chains
+        of its delta records).
+        """
         raw_record, raw_cv, vals, writes = entry
         try:
             rec = _unpack(raw_record)
@@ -375,15 +515,18 @@ class BaseRedisSaver(BaseCheckpointSaver):
             raise CorruptRecordError("checkpoint is not a mapping", **where)
         channel_values: dict[str, Any] = {}
         if raw_cv:
-            for (channel, _), blob in zip(_unpack(raw_cv), vals, strict=False):
+            cv_pairs = _unpack(raw_cv)
+            found: dict[bytes, bytes | None] = dict(known or {})
+            fields = [f if isinstance(f, bytes) else f.encode() for _, f in cv_pairs]
+            found.update(zip(fields, vals, strict=False))
+            for (channel, _), field, blob in zip(cv_pairs, fields, vals, strict=False):
                 if not blob:
                     continue
-                sep = blob.index(b"\x00")
-                tag = blob[:sep].decode()
-                if tag == "empty":
+                record = _split(blob)
+                if record[0] == "empty":
                     continue
-                channel_values[channel] = self._load(
-                    (tag, blob[sep + 1 :]), channel=channel, **where
+                channel_values[channel] = self._value(
+                    thread_id, ns, channel, field, record, found, where
                 )
         checkpoint["channel_values"] = channel_values
         rows = sorted(
@@ -399,6 +542,40 @@ class BaseRedisSaver(BaseCheckpointSaver):
             parent_config=self._make_config(thread_id, ns, parent_id) if parent_id else None,
             pending_writes=pending,
         )
+
+    def _value(
+        self,
+        thread_id: str,
+        ns: str,
+        channel: str,
+        field: bytes,
+        record: tuple[str, bytes],
+        found: Mapping[bytes, bytes | None],
+        where: Mapping[str, Any],
+    ) -> Any:
+        """Decode a stored value (a delta is rebuilt from the chain records in ``found``)."""
+        chp = k.part(ns) + k.part(channel)
+        version = field.decode()[len(chp) :]
+
+        def fetch(versions: builtins.list[str]) -> dict[str, tuple[str, bytes]]:
+            out: dict[str, tuple[str, bytes]] = {}
+            for v in versions:
+                blob = found.get((chp + v).encode())
+                if blob:
+                    out[v] = _split(blob)
+            return out
+
+        def load(rec: tuple[str, bytes]) -> Any:
+            return self._load(rec, channel=channel, **where)
+
+        try:
+            return self._values.decode(
+                record, fetch, load=load, remember=(thread_id, ns, channel, version)
+            )
+        except CorruptRecordError as exc:
+            if exc.thread_id is not None:
+                raise
+            raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
 
     # -- maintenance plans ---------------------------------------------------------------------
 
@@ -462,6 +639,9 @@ class BaseRedisSaver(BaseCheckpointSaver):
         for cp_field in snap.records:
             if cp_field not in doomed and _ns_part_of(cp_field) in touched:
                 referenced.update(snap.value_fields(cp_field).values())
+        # a delta record needs every record of its chain
+        for value_field in builtins.list(referenced):
+            referenced.update(_chain_fields(value_field, snap.values.get(value_field)))
         values = [f for f in snap.values if _ns_part_of(f) in touched and f not in referenced]
         writes = [wf for wf, owner in snap.write_owner.items() if owner in gone]
         members = [k.all_member(*pair).encode() for pair in gone]

@@ -60,6 +60,10 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         refresh_on_read: reads push the thread's expiry back too.
         retention: the policy :meth:`sweep` applies when called without one.
         clock: seconds since the epoch (injectable for retention tests).
+        compress: ``"zstd"`` compresses stored values (default ``None``: off).
+        max_chain: a growing list is stored as a delta against an earlier version, in full
+            every ``max_chain + 1`` versions (``0`` stores every value in full); see
+            :mod:`pitstop.checkpoint.base.values`.
     """
 
     client: redis.Redis | redis.RedisCluster
@@ -74,6 +78,8 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         refresh_on_read: bool = False,
         retention: RetentionPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
         super().__init__(
             serde=serde,
@@ -83,6 +89,8 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
             retention=retention,
             clock=clock,
             cluster=isinstance(client, redis.RedisCluster),
+            compress=compress,
+            max_chain=max_chain,
         )
         kwargs: dict[str, Any] = getattr(client, "get_connection_kwargs", dict)()
         if kwargs.get("decode_responses"):
@@ -103,6 +111,8 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         ttl: timedelta | float | None = None,
         refresh_on_read: bool = False,
         retention: RetentionPolicy | None = None,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> Iterator[RedisSaver]:
         """Open a saver on a ``redis://`` / ``rediss://`` URL; the client closes on exit.
 
@@ -123,6 +133,8 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
                 ttl=ttl,
                 refresh_on_read=refresh_on_read,
                 retention=retention,
+                compress=compress,
+                max_chain=max_chain,
             )
         finally:
             client.close()
@@ -217,13 +229,14 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         args = [rng.mode, rng.max, rng.min, 1, *self._refresh_args(thread_id)]
         hint = self._cv_seen.get((thread_id, ns))
         page = None
+        known: dict[bytes, bytes | None] = {}
         if hint is not None:  # standalone only: the values by HMGET, not through Lua
-            cv, fields = hint
+            cv, fields, chains = hint
             *_, (page, values) = self._send(
                 [
                     ("MULTI",),
                     ("EVALSHA", lua.PAGE.sha, len(keys), *keys, *args, cv),
-                    ("HMGET", keys[5], *fields),
+                    ("HMGET", keys[5], *fields, *chains),
                     ("EXEC",),
                 ]
             )
@@ -231,14 +244,29 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
                 page = None  # the server lost its scripts: load it below
             elif isinstance(page, ResponseError):
                 raise page
-            elif page and page[0][2] == 0:
-                page[0][2] = values
+            else:
+                known = dict(zip(chains, values[len(fields) :], strict=True))
+                if page and page[0][2] == 0:
+                    page[0][2] = values[: len(fields)]
         if page is None:
             page = self._eval(lua.PAGE, keys, args)
         if not page:
             return None
-        self._remember_cv(thread_id, ns, page[0][1])
-        return self._decode_entry(thread_id, page[0])
+        known.update(self._fetch_chains(keys[5], page, known))
+        self._remember_cv(thread_id, ns, page[0][1], self._entry_chains(page[0]))
+        return self._decode_entry(thread_id, page[0], known=known)
+
+    def _fetch_chains(
+        self, values_key: str, page: Sequence[Any], known: Mapping[bytes, bytes | None]
+    ) -> dict[bytes, bytes | None]:
+        """The page's values, plus the chain records its delta records need that neither it nor
+        ``known`` holds (one HMGET, only when some are missing)."""
+        values = self._page_values(page)
+        missing = self._missing_chains(page, known)
+        if missing:
+            found = self._cmd.hmget(values_key, missing)
+            values.update(zip(missing, found, strict=True))
+        return values
 
     def _threads(self) -> builtins.list[str]:
         """Every indexed thread id (the one cross-slot read of ``list`` without a thread)."""
@@ -283,8 +311,9 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
                     keys,
                     [rng.mode, rng.max, rng.min, wanted, *self._refresh_args(tid)],
                 )
+                known = self._fetch_chains(keys[5], page, {})
                 for entry in page:
-                    item = self._decode_entry(tid, entry, filter)
+                    item = self._decode_entry(tid, entry, filter, known)
                     if item is None:
                         continue
                     yield item
@@ -315,31 +344,43 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint and the values of the channels in ``new_versions``."""
-        thread_id, run_id, keys, args, result = self._put_args(
-            config, checkpoint, metadata, new_versions
-        )
+        for _ in range(2):
+            thread_id, run_id, keys, args, result = self._put_args(
+                config, checkpoint, metadata, new_versions
+            )
+            ns = result["configurable"]["checkpoint_ns"]
+            if self._put_once(thread_id, run_id, keys, args):
+                self._remember_cv(thread_id, ns, args[6], self._put_chains(args))
+                return result
+            # a delta's base is gone (deleted or pruned meanwhile): store in full
+            self._retry_in_full(thread_id, ns, new_versions)
+        raise AssertionError("unreachable: a put in full has no base to miss")
+
+    def _put_once(
+        self, thread_id: str, run_id: str | None, keys: Sequence[str], args: Sequence[Any]
+    ) -> bool:
+        """One round trip; False when a delta's base was missing (nothing was stored)."""
         if self.cluster:
             self._index_thread(thread_id, run_id)
-            self._eval(lua.PUT, keys, args)
-            return result
-        head, pairs = args[:8], args[8:]
-        if sum(map(len, pairs)) <= self._inline_max:  # small: one script, values as ARGV
-            self._eval(lua.PUT, keys, args)
-            self._remember_cv(thread_id, result["configurable"]["checkpoint_ns"], head[6])
-            return result
-        # One round trip, atomic: the values go to a plain HSET (never through Lua, where
-        # large arguments are slow to copy), the rest to PUT_META (EVAL: a NOSCRIPT inside
-        # MULTI would leave the HSET applied alone).
-        commands: builtins.list[Sequence[Any]] = [("MULTI",)]
-        if pairs:
-            commands.append(("HSET", keys[5], *pairs))
-        commands.append(("EVAL", lua.PUT_META.body, len(keys), *keys, *head))
-        commands.append(("EXEC",))
-        for reply in (self._send(commands))[-1]:
+            return bool(self._eval(lua.PUT, keys, args))
+        head, full, deltas = self._split_put_args(args)
+        if sum(map(len, full)) <= self._inline_max:  # small: one script, values as ARGV
+            return bool(self._eval(lua.PUT, keys, args))
+        # One round trip, atomic: full values go to a plain HSET (never through Lua, where
+        # large arguments are slow to copy), the rest (small delta records) to PUT (EVAL: a
+        # NOSCRIPT inside MULTI would leave the HSET applied alone). When PUT finds a base
+        # missing, the HSET stored only full values nothing references yet.
+        commands: builtins.list[Sequence[Any]] = [
+            ("MULTI",),
+            ("HSET", keys[5], *full),
+            ("EVAL", lua.PUT.body, len(keys), *keys, *head, *deltas),
+            ("EXEC",),
+        ]
+        replies = (self._send(commands))[-1]
+        for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
-        self._remember_cv(thread_id, result["configurable"]["checkpoint_ns"], head[6])
-        return result
+        return bool(replies[-1])
 
     def put_writes(
         self,
@@ -363,6 +404,7 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
 
     def _delete(self, thread_id: str, cutoff: int | None = None) -> int | None:
         """Delete a thread (if idle since ``cutoff``); the number of checkpoints it had."""
+        self._values.forget(thread_id)
         found = self._eval(
             lua.DELETE,
             self._thread_keys(thread_id),

@@ -10,8 +10,9 @@ script that writes it.
 
 Large values stay out of Lua (the server copies every script argument and every ``redis.call``
 reply at about 1 us per KB): a standalone ``put`` with large values is ``MULTI``, a plain
-``HSET`` of the values, ``EVAL PUT_META``, ``EXEC``, and ``get_tuple`` lets ``PAGE`` leave the
-values to an ``HMGET`` in the same ``MULTI`` when the caller guessed the value fields right.
+``HSET`` of the full values, ``EVAL PUT`` with the small delta records, ``EXEC``, and
+``get_tuple`` lets ``PAGE`` leave the values to an ``HMGET`` in the same ``MULTI`` when the
+caller guessed the value fields right (that ``HMGET`` also reads the chains of delta records).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-__all__ = ["APPLY", "DELETE", "PAGE", "PUT", "PUT_META", "PUT_WRITES", "SNAPSHOT", "Script"]
+__all__ = ["APPLY", "DELETE", "PAGE", "PUT", "PUT_WRITES", "SNAPSHOT", "Script"]
 
 
 class Script:
@@ -48,49 +49,23 @@ PUT: Final = Script(
     "put",
     _EXPIRE_THREAD
     + """
--- ARGV: ttl, now, thread_id, cp field, all member, record, cv, run_id, value field/value pairs...
+-- ARGV: ttl, now, thread_id, cp field, all member, record, cv, run_id, n, n check fields,
+--       value field/value pairs...
+-- The check fields are the value fields the new delta records need: when one is missing (the
+-- thread was deleted or pruned since the caller read it) nothing is stored and 0 is returned;
+-- the caller then puts again with full values.
 local ttl = tonumber(ARGV[1])
+local n = tonumber(ARGV[9])
+for i = 10, 9 + n do
+  if redis.call('HEXISTS', KEYS[6], ARGV[i]) == 0 then return 0 end
+end
 redis.call('ZADD', KEYS[2], 0, ARGV[4])
 redis.call('ZADD', KEYS[3], 0, ARGV[5])
 redis.call('HSET', KEYS[4], ARGV[4], ARGV[6])
 redis.call('HSET', KEYS[5], ARGV[4], ARGV[7])
-for i = 9, #ARGV, 500 do
+for i = 10 + n, #ARGV, 500 do
   redis.call('HSET', KEYS[6], unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
-if ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[1], 'touched', ARGV[2], 'r:' .. ARGV[8], 1)
-else
-  redis.call('HSET', KEYS[1], 'touched', ARGV[2])
-end
-redis.call('HINCRBY', KEYS[1], 'gen', 1)
-expire_thread(ttl)
-if #KEYS >= 9 then
-  redis.call('ZADD', KEYS[9], ARGV[2], ARGV[3])
-  if ttl > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. (tonumber(ARGV[2]) - ttl))
-    redis.call('PEXPIRE', KEYS[9], ttl)
-  end
-  if #KEYS >= 10 then
-    redis.call('SADD', KEYS[10], ARGV[3])
-    if ttl > 0 then redis.call('PEXPIRE', KEYS[10], ttl) end
-  end
-end
-return 1
-""",
-)
-
-PUT_META: Final = Script(
-    "put_meta",
-    _EXPIRE_THREAD
-    + """
--- PUT without the values: ARGV ttl .. run_id as for PUT. On a standalone server a put is
--- MULTI, HSET <v> <value field/value pairs> (plain command: large values never pass through
--- Lua, whose argument and reply copies cost ~1 us per KB), EVAL PUT_META, EXEC.
-local ttl = tonumber(ARGV[1])
-redis.call('ZADD', KEYS[2], 0, ARGV[4])
-redis.call('ZADD', KEYS[3], 0, ARGV[5])
-redis.call('HSET', KEYS[4], ARGV[4], ARGV[6])
-redis.call('HSET', KEYS[5], ARGV[4], ARGV[7])
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'touched', ARGV[2], 'r:' .. ARGV[8], 1)
 else
