@@ -15,6 +15,7 @@ from pg_saver_env import URI, new_schema, require_server
 from psycopg import sql
 
 from pitstop.checkpoint.base import (
+    CorruptRecordError,
     MigrationError,
     RetentionPolicy,
     empty_checkpoint,
@@ -527,3 +528,194 @@ def test_sweep_keeps_last_and_expires_idle_threads() -> None:
         # the kept checkpoints' values survive, including one written only by a deleted one
         assert all(t.checkpoint["channel_values"]["big"] == "v" * 100 for t in kept)
         assert saver.sweep(RetentionPolicy(keep_last=3)).checkpoints_deleted == 0
+
+
+# -- bounded storage: growing lists are stored as deltas (pitstop.checkpoint.base.values) -------
+
+
+def _grow(saver: Any, thread: str, n: int, start: str | None = None) -> list[str]:
+    """Put ``n`` checkpoints whose ``items`` list grows by one each; return their ids."""
+    ids: list[str] = []
+    parent = start
+    for step in range(1, n + 1):
+        cp = empty_checkpoint()
+        cp["channel_values"] = {"items": list(range(1, step + 1)), "fixed": "same"}
+        cp["channel_versions"] = {"items": f"{step:032}.0", "fixed": "1.0"}
+        new = {"items": f"{step:032}.0"} if step > 1 else dict(cp["channel_versions"])
+        saver.put(_cfg(thread, parent), cp, {"step": step}, new)
+        parent = cp["id"]
+        ids.append(cp["id"])
+    return ids
+
+
+def _count(saver: Any, table: str, thread: str) -> int:
+    query = sql.SQL("SELECT count(*) FROM {}.{} WHERE thread_id = %s").format(
+        sql.Identifier(saver.schema), sql.Identifier(table)
+    )
+    with psycopg.connect(URI, autocommit=True) as conn:
+        row = conn.execute(query, (thread,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+BLOBS, DEPS = "pitstop_checkpoint_blobs", "pitstop_checkpoint_blob_deps"
+
+
+def test_a_growing_list_is_stored_as_deltas_read_in_one_statement(counted: Any) -> None:
+    saver, conn = counted
+    _grow(saver, "t", 5)
+    assert len(conn.sent) == 5  # one statement per put, deltas included
+    types = conn.execute(
+        sql.SQL("SELECT type FROM {}.pitstop_checkpoint_blobs WHERE channel = 'items'").format(
+            sql.Identifier(saver.schema)
+        )
+    ).fetchall()
+    assert [t for (t,) in types].count("pitstop-delta") == 4
+    assert _count(saver, DEPS, "t") == 4  # one chain row per delta
+    conn.sent = []
+    head = saver.get_tuple(_cfg("t"))
+    assert len(conn.sent) == 1
+    assert head is not None
+    assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4, 5], "fixed": "same"}
+    history = [x.checkpoint["channel_values"]["items"] for x in saver.list(_cfg("t"))]
+    assert history == [[1, 2, 3, 4, 5][:n] for n in range(5, 0, -1)]
+
+
+def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest() -> None:
+    with psycopg.connect(URI, autocommit=True) as conn:
+        saver = PostgresSaver(conn, schema=new_schema(), max_chain=3)
+        _grow(saver, "t", 10)
+        saver.prune(["t"])
+        head = saver.get_tuple(_cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == list(range(1, 11))
+        # items: full at 1, 5, 9; the head (10) needs 9; plus "fixed"
+        assert _count(saver, BLOBS, "t") == 3
+        assert _count(saver, DEPS, "t") == 1
+        saver.delete_thread("t")
+        assert _count(saver, BLOBS, "t") == _count(saver, DEPS, "t") == 0
+
+
+def test_delete_for_runs_keeps_the_chains_of_surviving_values() -> None:
+    with psycopg.connect(URI, autocommit=True) as conn:
+        saver = PostgresSaver(conn, schema=new_schema())
+        parent = None
+        for step in range(1, 7):
+            cp = empty_checkpoint()
+            cp["channel_values"] = {"items": list(range(1, step + 1))}
+            cp["channel_versions"] = {"items": f"{step:032}.0"}
+            meta = {"run_id": "early" if step < 6 else "late"}
+            saver.put(_cfg("t", parent), cp, meta, dict(cp["channel_versions"]))  # type: ignore[arg-type]
+            parent = cp["id"]
+        saver.delete_for_runs(["early"])
+        head = saver.get_tuple(_cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == [1, 2, 3, 4, 5, 6]
+        assert _count(saver, BLOBS, "t") == 6  # the head's delta and its whole chain
+
+
+def test_copy_thread_copies_the_chains() -> None:
+    with psycopg.connect(URI, autocommit=True) as conn:
+        saver = PostgresSaver(conn, schema=new_schema())
+        _grow(saver, "a", 6)
+        saver.copy_thread("a", "b")
+        saver.delete_thread("a")
+        assert _count(saver, DEPS, "b") == 5
+        saver.prune(["b"])
+        head = saver.get_tuple(_cfg("b"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_delta_whose_base_was_deleted_elsewhere_is_stored_full() -> None:
+    schema = new_schema()
+    with (
+        psycopg.connect(URI, autocommit=True) as c1,
+        psycopg.connect(URI, autocommit=True) as c2,
+    ):
+        writer, other = PostgresSaver(c1, schema=schema), PostgresSaver(c2, schema=schema)
+        ids = _grow(writer, "t", 3)
+        other.delete_thread("t")  # the writer's encoder still holds version 3 as a base
+        cp = empty_checkpoint()
+        cp["channel_values"] = {"items": [1, 2, 3, 4], "fixed": "same"}
+        cp["channel_versions"] = {"items": f"{4:032}.0", "fixed": "1.0"}
+        writer.put(_cfg("t", ids[-1]), cp, {}, {"items": f"{4:032}.0", "fixed": "1.0"})
+        head = other.get_tuple(_cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
+        assert _count(writer, DEPS, "t") == 0
+
+
+def test_full_values_written_before_the_migration_read_unchanged() -> None:
+    schema = new_schema()
+    with psycopg.connect(URI, autocommit=True) as conn:
+        old = PostgresSaver(conn, schema=schema, max_chain=0)
+        ids = _grow(old, "t", 4)
+        # roll the schema back to v6: no blob_deps table yet
+        conn.execute(
+            sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(DEPS))
+        )
+        conn.execute(
+            sql.SQL("DELETE FROM {}.pitstop_checkpoint_migrations WHERE v >= 7").format(
+                sql.Identifier(schema)
+            )
+        )
+        saver = PostgresSaver(conn, schema=schema)
+        head = saver.get_tuple(_cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
+        cp = empty_checkpoint()
+        cp["channel_values"] = {"items": [1, 2, 3, 4, 5], "fixed": "same"}
+        cp["channel_versions"] = {"items": f"{5:032}.0", "fixed": "1.0"}
+        saver.put(_cfg("t", ids[-1]), cp, {}, {"items": f"{5:032}.0"})
+        assert _count(saver, DEPS, "t") == 1  # a delta over the old full record
+        saver.prune(["t"])
+        head = saver.get_tuple(_cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == [1, 2, 3, 4, 5]
+
+
+def test_zstd_values_round_trip_and_read_without_the_setting() -> None:
+    schema = new_schema()
+    with psycopg.connect(URI, autocommit=True) as conn:
+        _grow(PostgresSaver(conn, schema=schema, compress="zstd"), "t", 4)
+        saver = PostgresSaver(conn, schema=schema)
+        tags = {
+            t
+            for (t,) in conn.execute(
+                sql.SQL("SELECT type FROM {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(BLOBS)
+                )
+            )
+        }
+        assert tags == {"pitstop-delta+zstd", "msgpack+zstd"}
+        head = saver.get_tuple(_cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
+        history = saver.get_delta_channel_history(config=_cfg("t"), channels=["items"])
+        assert history["items"]["seed"] == [1, 2, 3]
+
+
+async def test_async_saver_stores_and_reads_deltas() -> None:
+    async with AsyncPostgresSaver.from_conn_string(URI, schema=new_schema()) as saver:
+        parent = None
+        for step in range(1, 5):
+            cp = empty_checkpoint()
+            cp["channel_values"] = {"items": list(range(step))}
+            cp["channel_versions"] = {"items": f"{step:032}.0"}
+            await saver.aput(_cfg("t", parent), cp, {}, dict(cp["channel_versions"]))  # type: ignore[arg-type]
+            parent = cp["id"]
+        got = [t.checkpoint["channel_values"]["items"] async for t in saver.alist(_cfg("t"))]
+        assert got == [list(range(n)) for n in range(4, 0, -1)]
+
+
+def test_a_delta_with_a_missing_chain_is_a_corrupt_record() -> None:
+    with psycopg.connect(URI, autocommit=True) as conn:
+        saver = PostgresSaver(conn, schema=new_schema())
+        _grow(saver, "t", 3)
+        conn.execute(
+            sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(saver.schema), sql.Identifier(DEPS))
+        )
+        with pytest.raises(CorruptRecordError, match="missing") as info:
+            PostgresSaver(conn, schema=saver.schema).get_tuple(_cfg("t"))
+        assert info.value.channel == "items"

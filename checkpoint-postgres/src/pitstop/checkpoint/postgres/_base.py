@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
 from psycopg import sql
@@ -33,6 +33,7 @@ from pitstop.checkpoint.base import (
     get_checkpoint_metadata,
     metadata_matches,
 )
+from pitstop.checkpoint.base.values import DeltaEncoder
 from pitstop.checkpoint.errors import PitstopError
 from pitstop.checkpoint.postgres import _queries as q
 from pitstop.checkpoint.serde.base import SerializerProtocol
@@ -184,8 +185,11 @@ class BasePostgresSaver(BaseCheckpointSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
         super().__init__(serde=serde)
+        self._values = DeltaEncoder(self.serde, max_chain=max_chain, compress=compress)
         if not isinstance(schema, str) or not schema or "\x00" in schema:
             raise InvalidArgumentError(f"invalid schema name {schema!r}")
         self.schema = schema
@@ -221,7 +225,13 @@ class BasePostgresSaver(BaseCheckpointSaver):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
+        full: Collection[str] = (),
     ) -> tuple[dict[str, Any], RunnableConfig]:
+        """The ``put`` statement's parameters (``statement`` included) and the result config.
+
+        Growing lists become deltas (:class:`DeltaEncoder`); channels in ``full`` are stored as
+        full values (their delta base turned out to be gone).
+        """
         thread_id, ns, parent_id = self._parse_config(config)
         checkpoint_id = checkpoint["id"]
         values = checkpoint["channel_values"]
@@ -229,16 +239,38 @@ class BasePostgresSaver(BaseCheckpointSaver):
         versions: builtins.list[str] = []
         types: builtins.list[str] = []
         blobs: builtins.list[bytes] = []
+        deps: dict[str, builtins.list[str]] = {"c": [], "v": [], "d": []}
+        bases: dict[str, builtins.list[str]] = {"c": [], "v": []}
         for channel in sorted(new_versions):
             if channel not in values:
+                self._values.forget_channel(thread_id, ns, channel)
                 continue
-            type_, blob = self._dump(
-                values[channel], channel=channel, thread_id=thread_id, checkpoint_id=checkpoint_id
-            )
+
+            def dump(value: Any, channel: str = channel) -> tuple[str, bytes]:
+                return self._dump(
+                    value, channel=channel, thread_id=thread_id, checkpoint_id=checkpoint_id
+                )
+
+            version = str(new_versions[channel])
+            chain: builtins.list[str] = []
+            if channel in full:
+                self._values.forget_channel(thread_id, ns, channel)
+                type_, blob = self._values.full(values[channel], dump)
+            else:
+                (type_, blob), chain = self._values.encode(
+                    thread_id, ns, channel, version, values[channel], dump
+                )
             channels.append(channel)
-            versions.append(str(new_versions[channel]))
+            versions.append(version)
             types.append(type_)
             blobs.append(blob)
+            for dep in chain:
+                deps["c"].append(channel)
+                deps["v"].append(version)
+                deps["d"].append(dep)
+            if chain:
+                bases["c"].append(channel)
+                bases["v"].append(chain[-1])
         bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         type_, blob = self._dump(bare, thread_id=thread_id, checkpoint_id=checkpoint_id)
         merged = get_checkpoint_metadata(config, metadata)
@@ -246,7 +278,7 @@ class BasePostgresSaver(BaseCheckpointSaver):
         meta_json, exact = jsonb_metadata(merged)
         run_id = merged.get("run_id")
         now = self._clock()
-        params = {
+        params: dict[str, Any] = {
             "thread_id": thread_id,
             "checkpoint_ns": ns,
             "checkpoint_id": checkpoint_id,
@@ -262,9 +294,22 @@ class BasePostgresSaver(BaseCheckpointSaver):
             "metadata_blob": meta_blob,
             "run_id": str(run_id) if run_id is not None else None,
             "now": now,
-            "statement": _put_sql(self.schema, len(blobs), self._touch(thread_id, now)),
         }
-        _row_params(params, "", {"c": channels, "v": versions, "t": types, "b": blobs})
+        touched = self._touch(thread_id, now)
+        columns: dict[str, builtins.list[Any]] = {
+            "c": channels,
+            "v": versions,
+            "t": types,
+            "b": blobs,
+        }
+        if bases["c"]:
+            params["statement"] = _put_deltas_sql(self.schema, touched)
+            params.update({"base_" + k: v for k, v in bases.items()})
+            params.update({"dep_" + k: v for k, v in deps.items()})
+            params.update(columns)
+        else:
+            params["statement"] = _put_sql(self.schema, len(blobs), touched)
+            _row_params(params, "", columns)
         return params, self._make_config(thread_id, ns, checkpoint_id)
 
     def _put_writes_params(
@@ -378,7 +423,9 @@ class BasePostgresSaver(BaseCheckpointSaver):
         result: builtins.list[CheckpointTuple | None] = []
         for row in rows:
             (thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta_blob) = row[:8]
-            v_channels, v_types, v_blobs, w_tasks, w_channels, w_types, w_blobs = row[8:]
+            v_channels, v_types, v_blobs, v_versions = row[8:12]
+            w_tasks, w_channels, w_types, w_blobs = row[12:16]
+            d_channels, d_versions, d_types, d_blobs = row[16:20]
             where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
             metadata = self._load((meta_type, bytes(meta_blob)), channel="metadata", **where)
             if not isinstance(metadata, dict):
@@ -389,10 +436,18 @@ class BasePostgresSaver(BaseCheckpointSaver):
             checkpoint = self._load((type_, bytes(blob)), **where)
             if not isinstance(checkpoint, dict):
                 raise CorruptRecordError("checkpoint is not a mapping", **where)
+            chains: dict[tuple[str, str], tuple[str, bytes]] = (
+                {
+                    (ch, v): (t, bytes(b))
+                    for ch, v, t, b in zip(d_channels, d_versions, d_types, d_blobs, strict=True)
+                }
+                if d_channels
+                else {}
+            )
             checkpoint["channel_values"] = (
                 {
-                    ch: self._load((t, bytes(b)), channel=ch, **where)
-                    for ch, t, b in zip(v_channels, v_types, v_blobs, strict=True)
+                    ch: self._value((t, bytes(b)), (thread_id, ns, ch, v), chains, where)
+                    for ch, t, b, v in zip(v_channels, v_types, v_blobs, v_versions, strict=True)
                 }
                 if v_channels
                 else {}
@@ -431,9 +486,42 @@ class BasePostgresSaver(BaseCheckpointSaver):
         for task_id, channel, type_, value in writes:
             loaded = self._load((type_, bytes(value)), channel=channel, **where)
             result[channel]["writes"].append((task_id, channel, loaded))
-        for channel, type_, blob in seeds:
-            result[channel]["seed"] = self._load((type_, bytes(blob)), channel=channel, **where)
+        for channel, type_, blob, version, d_versions, d_types, d_blobs in seeds:
+            chains = (
+                {
+                    (channel, v): (t, bytes(b))
+                    for v, t, b in zip(d_versions, d_types, d_blobs, strict=True)
+                }
+                if d_versions
+                else {}
+            )
+            key = (thread_id, ns, channel, version)
+            result[channel]["seed"] = self._value((type_, bytes(blob)), key, chains, where)
         return result
+
+    def _value(
+        self,
+        record: tuple[str, bytes],
+        key: tuple[str, str, str, str],
+        chains: Mapping[tuple[str, str], tuple[str, bytes]],
+        where: Mapping[str, Any],
+    ) -> Any:
+        """Decode a value record; a delta is rebuilt from the chain records read with it."""
+        channel = key[2]
+
+        def load(typed: tuple[str, bytes]) -> Any:
+            return self._load(typed, channel=channel, **where)
+
+        def fetch(versions: builtins.list[str]) -> dict[str, tuple[str, bytes]]:
+            found = ((v, chains.get((channel, v))) for v in versions)
+            return {v: r for v, r in found if r is not None}
+
+        try:
+            return self._values.decode(record, fetch, load=load, remember=key)
+        except CorruptRecordError as exc:
+            if exc.thread_id is not None:
+                raise
+            raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
 
 
 def plan_history(
@@ -534,6 +622,12 @@ def _row_params(
 def _put_sql(schema: str, values: int, touched: bool) -> str:
     """The rendered ``put`` statement (every count above ``VALUES_MAX`` shares the array form)."""
     return _write_sql(schema, "put", min(values, q.VALUES_MAX + 1), 0, touched)
+
+
+@functools.lru_cache(maxsize=8)
+def _put_deltas_sql(schema: str, touched: bool) -> str:
+    """The rendered ``put`` statement of a checkpoint with delta values."""
+    return _render(q.put_deltas(touched), schema)
 
 
 def _put_writes_sql(schema: str, keep: int, replace: int, touched: bool) -> str:

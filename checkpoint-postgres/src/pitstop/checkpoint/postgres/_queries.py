@@ -45,6 +45,7 @@ __all__ = [
     "SCHEMA_EXISTS",
     "VALUES_MAX",
     "put",
+    "put_deltas",
     "put_writes",
 ]
 
@@ -142,6 +143,19 @@ MIGRATIONS: Final[tuple[str, ...]] = (
             ALTER TABLE {schema}.pitstop_checkpoint_blobs ALTER COLUMN blob SET COMPRESSION lz4;
         END IF;
     END $pitstop$""",
+    # v7: the chain of a delta value (pitstop.checkpoint.base.values): the versions of the same
+    # (thread, namespace, channel) it is built on, oldest first, one row per delta value,
+    # written in the same statement as the value. Reads fetch the chain records with the value;
+    # GC keeps the chains of reachable values.
+    """
+    CREATE TABLE {schema}.pitstop_checkpoint_blob_deps (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        channel TEXT NOT NULL,
+        version TEXT NOT NULL,
+        dep_versions TEXT[] NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+    )""",
 )
 
 # -- writes ------------------------------------------------------------------------------------
@@ -212,6 +226,35 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
     run_id = excluded.run_id"""
 
 
+_PUT_CHECKPOINT_IF_OK: Final = _PUT_CHECKPOINT.replace(
+    "VALUES (\n    %(thread_id)s", "SELECT\n    %(thread_id)s"
+).replace("%(now)s)\nON CONFLICT", "%(now)s\nWHERE (SELECT ok FROM ok)\nON CONFLICT")
+
+_BASES_PRESENT: Final = """present AS (
+    SELECT b.channel FROM {schema}.pitstop_checkpoint_blobs AS b
+    JOIN unnest(%(base_c)s::text[], %(base_v)s::text[]) AS k (channel, version)
+      ON b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+     AND b.channel = k.channel AND b.version = k.version
+    FOR KEY SHARE OF b
+),
+ok AS (SELECT count(*) = cardinality(%(base_c)s::text[]) AS ok FROM present)"""
+"""Whether every record the delta values extend still exists, locked until the statement's
+transaction ends (a concurrent delete waits, so a committed delta never loses its base)."""
+
+_INSERT_DEPS: Final = """new_deps AS (
+    INSERT INTO {schema}.pitstop_checkpoint_blob_deps
+        (thread_id, checkpoint_ns, channel, version, dep_versions)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, u.channel, u.version,
+           array_agg(u.dep_version ORDER BY u.n)
+    FROM unnest(%(dep_c)s::text[], %(dep_v)s::text[], %(dep_d)s::text[])
+        WITH ORDINALITY AS u (channel, version, dep_version, n)
+    WHERE (SELECT ok FROM ok)
+    GROUP BY u.channel, u.version
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version)
+    DO UPDATE SET dep_versions = excluded.dep_versions
+)"""
+
+
 def _with(ctes: list[str], main: str) -> str:
     return ("\nWITH " + ",\n".join(ctes) if ctes else "") + main
 
@@ -231,6 +274,29 @@ def put(values: int, touched: bool) -> str:
     DO UPDATE SET type = excluded.type, blob = excluded.blob
 )""")
     return _binary(_with(ctes, _PUT_CHECKPOINT))
+
+
+def put_deltas(touched: bool) -> str:
+    """The ``put`` statement when some values are deltas: still one statement. It checks (and
+    locks) the records the deltas extend, and writes the values (as arrays), their chains and
+    the checkpoint only if all are there; it returns whether it wrote (``false``: a base was
+    deleted meanwhile, store those values in full). A template: fill ``{schema}``."""
+    ctes = [_TOUCH] if touched else []
+    rows = _rows(("thread_id", "checkpoint_ns"), "", _BLOB_COLUMNS, VALUES_MAX + 1)
+    ctes += [
+        _BASES_PRESENT,
+        f"""new_blobs AS (
+    INSERT INTO {{schema}}.pitstop_checkpoint_blobs
+        (thread_id, checkpoint_ns, channel, version, type, blob)
+    {rows}
+    WHERE (SELECT ok FROM ok)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version)
+    DO UPDATE SET type = excluded.type, blob = excluded.blob
+)""",
+        _INSERT_DEPS,
+        f"saved AS ({_PUT_CHECKPOINT_IF_OK}\n)",
+    ]
+    return _binary(_with(ctes, "\nSELECT ok FROM ok"))
 
 
 _WRITES_FIXED: Final = ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "task_path")
@@ -270,8 +336,9 @@ def put_writes(keep: int, replace: int, touched: bool) -> str:
 SELECT_PAGE: Final = """
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,
        c.checkpoint, c.metadata_type, c.metadata_blob,
-       v.channels, v.types, v.blobs,
-       w.task_ids, w.channels, w.types, w.blobs
+       v.channels, v.types, v.blobs, v.versions,
+       w.task_ids, w.channels, w.types, w.blobs,
+       d.channels, d.versions, d.types, d.blobs
 FROM (
     SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,
            c.checkpoint, c.channel_versions, c.metadata_type, c.metadata_blob
@@ -282,7 +349,7 @@ FROM (
 ) AS c
 LEFT JOIN LATERAL (
     SELECT array_agg(cv.channel) AS channels, array_agg(b.type) AS types,
-           array_agg(b.blob) AS blobs
+           array_agg(b.blob) AS blobs, array_agg(cv.version) AS versions
     FROM jsonb_each_text(c.channel_versions) AS cv (channel, version)
     CROSS JOIN LATERAL (
         SELECT b.type, b.blob FROM {schema}.pitstop_checkpoint_blobs AS b
@@ -300,6 +367,24 @@ LEFT JOIN LATERAL (
     WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
       AND w.checkpoint_id = c.checkpoint_id
 ) AS w ON TRUE
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.channel) AS channels, array_agg(d.dep_version) AS versions,
+           array_agg(db.type) AS types, array_agg(db.blob) AS blobs
+    FROM jsonb_each_text(c.channel_versions) AS cv (channel, version)
+    CROSS JOIN LATERAL (
+        SELECT d.channel, unnest(d.dep_versions) AS dep_version
+        FROM {schema}.pitstop_checkpoint_blob_deps AS d
+        WHERE d.thread_id = c.thread_id AND d.checkpoint_ns = c.checkpoint_ns
+          AND d.channel = cv.channel AND d.version = cv.version
+        OFFSET 0  -- a primary-key lookup per channel, never a hash of the thread's chains
+    ) AS d
+    CROSS JOIN LATERAL (
+        SELECT b.type, b.blob FROM {schema}.pitstop_checkpoint_blobs AS b
+        WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+          AND b.channel = d.channel AND b.version = d.dep_version
+        LIMIT 1
+    ) AS db
+) AS d ON TRUE
 ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"""
 """A page of checkpoints with their channel values and pending writes: one statement.
 
@@ -307,7 +392,8 @@ The inner query picks the page (``{where}`` joins constant ``LIST_*`` pieces), s
 subqueries run for the rows of that page only; each value is one primary-key lookup (a
 ``LATERAL`` per channel, so the planner cannot hash the thread's whole value table per row).
 Pending writes come in the order the runtime applies them (LangGraph's ``writes_sort_key``:
-task path, task id, index)."""
+task path, task id, index). The chain records of delta values (``blob_deps``) come with them, so
+a delta is rebuilt from this one statement."""
 
 LIST_THREAD: Final = " AND c.thread_id = %(thread_id)s"
 LIST_NS: Final = " AND c.checkpoint_ns = %(checkpoint_ns)s"
@@ -369,11 +455,26 @@ WHERE thread_id = %s AND checkpoint_ns = %s
 ORDER BY checkpoint_id, task_path, task_id, idx"""
 
 SELECT_SEEDS: Final = """
-SELECT b.channel, b.type, b.blob
+SELECT b.channel, b.type, b.blob, b.version, d.versions, d.types, d.blobs
 FROM unnest(%s::text[], %s::text[]) AS k (channel, version)
 JOIN {schema}.pitstop_checkpoint_blobs AS b
   ON b.thread_id = %s AND b.checkpoint_ns = %s
- AND b.channel = k.channel AND b.version = k.version"""
+ AND b.channel = k.channel AND b.version = k.version
+LEFT JOIN LATERAL (
+    SELECT array_agg(db.version) AS versions, array_agg(db.type) AS types,
+           array_agg(db.blob) AS blobs
+    FROM {schema}.pitstop_checkpoint_blob_deps AS d
+    CROSS JOIN LATERAL unnest(d.dep_versions) AS dv (dep_version)
+    CROSS JOIN LATERAL (
+        SELECT db.version, db.type, db.blob FROM {schema}.pitstop_checkpoint_blobs AS db
+        WHERE db.thread_id = d.thread_id AND db.checkpoint_ns = d.checkpoint_ns
+          AND db.channel = d.channel AND db.version = dv.dep_version
+        LIMIT 1
+    ) AS db
+    WHERE d.thread_id = b.thread_id AND d.checkpoint_ns = b.checkpoint_ns
+      AND d.channel = b.channel AND d.version = b.version
+) AS d ON TRUE"""
+"""The seed values of a delta-channel history, each with its chain records."""
 
 SELECT_CHECKPOINT_SHAPES: Final = """
 SELECT checkpoint_id, parent_checkpoint_id, channel_versions,
@@ -413,6 +514,7 @@ SELECT_THREAD_EXISTS: Final = (
 DELETE_THREAD: Final = """
 WITH w AS (DELETE FROM {schema}.pitstop_checkpoint_writes WHERE thread_id = %(thread_id)s),
      b AS (DELETE FROM {schema}.pitstop_checkpoint_blobs WHERE thread_id = %(thread_id)s),
+     d AS (DELETE FROM {schema}.pitstop_checkpoint_blob_deps WHERE thread_id = %(thread_id)s),
      t AS (DELETE FROM {schema}.pitstop_threads WHERE thread_id = %(thread_id)s),
      c AS (DELETE FROM {schema}.pitstop_checkpoints WHERE thread_id = %(thread_id)s RETURNING 1)
 SELECT count(*) FROM c"""
@@ -431,13 +533,28 @@ DELETE FROM {schema}.pitstop_checkpoints WHERE run_id = ANY(%s::text[])
 RETURNING thread_id, checkpoint_ns, checkpoint_id"""
 
 DELETE_UNREFERENCED_BLOBS: Final = """
-DELETE FROM {schema}.pitstop_checkpoint_blobs AS b
-WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
-  AND (b.channel, b.version) NOT IN (
-      SELECT e.key, e.value
-      FROM {schema}.pitstop_checkpoints AS c, jsonb_each_text(c.channel_versions) AS e
-      WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s)"""
-"""Collect the values of one namespace that no remaining checkpoint references."""
+WITH refs AS (
+    SELECT e.key AS channel, e.value AS version
+    FROM {schema}.pitstop_checkpoints AS c, jsonb_each_text(c.channel_versions) AS e
+    WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
+), reachable AS (
+    SELECT channel, version FROM refs
+    UNION
+    SELECT d.channel, unnest(d.dep_versions)
+    FROM refs JOIN {schema}.pitstop_checkpoint_blob_deps AS d
+      ON d.thread_id = %(thread_id)s AND d.checkpoint_ns = %(checkpoint_ns)s
+     AND d.channel = refs.channel AND d.version = refs.version
+), gone AS (
+    DELETE FROM {schema}.pitstop_checkpoint_blobs AS b
+    WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+      AND (b.channel, b.version) NOT IN (SELECT channel, version FROM reachable)
+    RETURNING b.channel, b.version
+)
+DELETE FROM {schema}.pitstop_checkpoint_blob_deps AS d USING gone
+WHERE d.thread_id = %(thread_id)s AND d.checkpoint_ns = %(checkpoint_ns)s
+  AND d.channel = gone.channel AND d.version = gone.version"""
+"""Collect the values of one namespace that no remaining checkpoint references, directly or
+through the chain of a referenced delta value, and the chain rows of the collected values."""
 
 COPY_THREAD: Final = """
 WITH b AS (
@@ -445,6 +562,11 @@ WITH b AS (
         (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(target)s, checkpoint_ns, channel, version, type, blob
     FROM {schema}.pitstop_checkpoint_blobs WHERE thread_id = %(source)s
+), d AS (
+    INSERT INTO {schema}.pitstop_checkpoint_blob_deps
+        (thread_id, checkpoint_ns, channel, version, dep_versions)
+    SELECT %(target)s, checkpoint_ns, channel, version, dep_versions
+    FROM {schema}.pitstop_checkpoint_blob_deps WHERE thread_id = %(source)s
 ), w AS (
     INSERT INTO {schema}.pitstop_checkpoint_writes
         (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path)
@@ -461,4 +583,4 @@ SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, che
        channel_versions, metadata, metadata_exact, metadata_type, metadata_blob, run_id,
        created_at
 FROM {schema}.pitstop_checkpoints WHERE thread_id = %(source)s"""
-"""A whole thread, copied in one statement (values, writes, checkpoints)."""
+"""A whole thread, copied in one statement (values, their chains, writes, checkpoints)."""

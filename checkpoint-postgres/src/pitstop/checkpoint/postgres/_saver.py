@@ -66,7 +66,9 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
 
     Each ``put``, ``put_writes`` and ``get_tuple`` is one statement (one round trip); ``list``
     reads pages of ``PAGE_SIZE`` checkpoints, one statement per page, with their values and
-    writes. Channel values are stored once per (thread, namespace, channel, version). There is
+    writes. Channel values are stored once per (thread, namespace, channel, version), and a list
+    that grows by appending (a chat history) is stored as a delta against an earlier version
+    (:mod:`pitstop.checkpoint.base.values`), its chain records read in the same statement. There is
     no saver-wide lock: with a pool, concurrent calls run on concurrent connections; a single
     connection is used by one call at a time. Works without server-side prepared statements
     (``prepare_threshold=None``, for PgBouncer in transaction mode). The schema is created (or
@@ -81,6 +83,9 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         serde: serializer for checkpoints, values, writes and metadata.
         retention: the policy :meth:`sweep` applies when called without one.
         clock: seconds since the epoch (injectable for retention tests).
+        compress: ``"zstd"`` compresses stored values (default ``None``: off).
+        max_chain: a growing list is stored in full every ``max_chain + 1`` versions
+            (``0`` stores every value in full).
 
     Raises:
         ConnectionLostError: from any method when the connection breaks mid-call.
@@ -98,8 +103,17 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
-        super().__init__(schema=schema, serde=serde, retention=retention, clock=clock)
+        super().__init__(
+            schema=schema,
+            serde=serde,
+            retention=retention,
+            clock=clock,
+            compress=compress,
+            max_chain=max_chain,
+        )
         if isinstance(conn, ConnectionPool):
             self.pool, self.conn = conn, None
         elif isinstance(conn, Connection):
@@ -123,6 +137,8 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         pool_timeout: float = 30.0,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> Iterator[PostgresSaver]:
         """Open a saver over a new pool of autocommit connections; the pool closes on exit.
 
@@ -133,6 +149,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
             prepare_threshold: psycopg's; ``None`` never prepares statements on the server
                 (PgBouncer in transaction mode).
             pool_timeout: seconds a call waits for a connection before failing.
+            compress, max_chain: see the class.
         """
         pool: ConnectionPool[Connection[Any]] = ConnectionPool(
             conn_string,
@@ -144,7 +161,14 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         )
         pool.open(wait=True, timeout=pool_timeout)
         try:
-            saver = cls(pool, schema=schema, serde=serde, retention=retention)
+            saver = cls(
+                pool,
+                schema=schema,
+                serde=serde,
+                retention=retention,
+                compress=compress,
+                max_chain=max_chain,
+            )
             saver.setup()
             yield saver
         finally:
@@ -371,11 +395,22 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint and the values of the channels in ``new_versions`` (one statement)."""
+        """Store a checkpoint and the values of the channels in ``new_versions`` (one statement).
+
+        If a record a delta value extends was deleted meanwhile (another saver deleted or
+        pruned the thread), nothing is written and those values are stored in full.
+        """
         self.setup()
         params, result = self._put_params(config, checkpoint, metadata, new_versions)
         with self._connection("put", params["thread_id"]) as conn:
-            conn.execute(params.pop("statement"), params)
+            cur = conn.execute(params.pop("statement"), params)
+            if "base_c" in params:
+                row = cur.fetchone()
+                if row is None or not row[0]:
+                    params, result = self._put_params(
+                        config, checkpoint, metadata, new_versions, full=params["base_c"]
+                    )
+                    conn.execute(params.pop("statement"), params)
         return result
 
     def put_writes(
@@ -402,6 +437,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread, in every namespace."""
         self.setup()
+        self._values.forget(str(thread_id))
         with self._connection("delete_thread", str(thread_id)) as conn:
             conn.execute(self._q("DELETE_THREAD"), {"thread_id": str(thread_id)})
 

@@ -66,7 +66,9 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
 
     Each ``put``, ``put_writes`` and ``get_tuple`` is one statement (one round trip); ``list``
     reads pages of ``PAGE_SIZE`` checkpoints, one statement per page, with their values and
-    writes. Channel values are stored once per (thread, namespace, channel, version). There is
+    writes. Channel values are stored once per (thread, namespace, channel, version), and a list
+    that grows by appending (a chat history) is stored as a delta against an earlier version
+    (:mod:`pitstop.checkpoint.base.values`), its chain records read in the same statement. There is
     no saver-wide lock: with a pool, concurrent calls run on concurrent connections; a single
     connection is used by one call at a time. Works without server-side prepared statements
     (``prepare_threshold=None``, for PgBouncer in transaction mode). The schema is created (or
@@ -81,6 +83,9 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         serde: serializer for checkpoints, values, writes and metadata.
         retention: the policy :meth:`sweep` applies when called without one.
         clock: seconds since the epoch (injectable for retention tests).
+        compress: ``"zstd"`` compresses stored values (default ``None``: off).
+        max_chain: a growing list is stored in full every ``max_chain + 1`` versions
+            (``0`` stores every value in full).
 
     Raises:
         ConnectionLostError: from any method when the connection breaks mid-call.
@@ -99,8 +104,17 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> None:
-        super().__init__(schema=schema, serde=serde, retention=retention, clock=clock)
+        super().__init__(
+            schema=schema,
+            serde=serde,
+            retention=retention,
+            clock=clock,
+            compress=compress,
+            max_chain=max_chain,
+        )
         if isinstance(conn, AsyncConnectionPool):
             self.pool, self.conn = conn, None
         elif isinstance(conn, AsyncConnection):
@@ -127,6 +141,8 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         serde: SerializerProtocol | None = None,
         retention: RetentionPolicy | None = None,
         pool_timeout: float = 30.0,
+        compress: str | None = None,
+        max_chain: int = 32,
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """Open a saver over a new pool of autocommit connections; the pool closes on exit.
 
@@ -137,6 +153,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
             prepare_threshold: psycopg's; ``None`` never prepares statements on the server
                 (PgBouncer in transaction mode).
             pool_timeout: seconds a call waits for a connection before failing.
+            compress, max_chain: see the class.
         """
         pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             conn_string,
@@ -148,7 +165,14 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         )
         await pool.open(wait=True, timeout=pool_timeout)
         try:
-            saver = cls(pool, schema=schema, serde=serde, retention=retention)
+            saver = cls(
+                pool,
+                schema=schema,
+                serde=serde,
+                retention=retention,
+                compress=compress,
+                max_chain=max_chain,
+            )
             await saver.asetup()
             yield saver
         finally:
@@ -392,11 +416,22 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint and the values of the channels in ``new_versions`` (one statement)."""
+        """Store a checkpoint and the values of the channels in ``new_versions`` (one statement).
+
+        If a record a delta value extends was deleted meanwhile (another saver deleted or
+        pruned the thread), nothing is written and those values are stored in full.
+        """
         await self.asetup()
         params, result = self._put_params(config, checkpoint, metadata, new_versions)
         async with self._connection("put", params["thread_id"]) as conn:
-            await conn.execute(params.pop("statement"), params)
+            cur = await conn.execute(params.pop("statement"), params)
+            if "base_c" in params:
+                row = await cur.fetchone()
+                if row is None or not row[0]:
+                    params, result = self._put_params(
+                        config, checkpoint, metadata, new_versions, full=params["base_c"]
+                    )
+                    await conn.execute(params.pop("statement"), params)
         return result
 
     async def aput_writes(
@@ -423,6 +458,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread, in every namespace."""
         await self.asetup()
+        self._values.forget(str(thread_id))
         async with self._connection("delete_thread", str(thread_id)) as conn:
             await conn.execute(self._q("DELETE_THREAD"), {"thread_id": str(thread_id)})
 
