@@ -38,6 +38,7 @@ from pitstop.store.base import (
     tokenize_fields,
     validate_ttl,
 )
+from pitstop.store.base._loop import run_on_loop
 from pitstop.store.redis import _scripts as s
 
 __all__ = ["AsyncSide", "BaseRedisStore", "Plan", "Stored", "SyncSide"]
@@ -336,22 +337,8 @@ class AsyncSide(BaseRedisStore):
         raise NotImplementedError
 
     def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        loop = self.loop
-        if loop is not None and loop.is_running() and running is not loop:
-            return asyncio.run_coroutine_threadsafe(coro, loop).result()
-        if running is not None:
-            coro.close()
-            raise asyncio.InvalidStateError(
-                f"synchronous {type(self).__name__}.{method}() called on a running event loop's "
-                f"thread, which would deadlock: use 'await store.a{method}(...)'"
-            )
-        if loop is not None and not loop.is_closed():
-            return loop.run_until_complete(coro)
-        return asyncio.run(coro)
+        """Run a coroutine on the store's loop from synchronous code (see ``run_on_loop``)."""
+        return run_on_loop(self.loop, coro, owner=type(self).__name__, method=method)
 
     def batch(self, ops: Iterable[Op]) -> builtins.list[Any]:
         """Run ops in one batch on the store's event loop (never from that loop's thread)."""

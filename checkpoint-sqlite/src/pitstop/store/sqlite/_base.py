@@ -58,6 +58,7 @@ from pitstop.store.base import (
     tokenize_fields,
     validate_ttl,
 )
+from pitstop.store.base._loop import run_on_loop
 from pitstop.store.sqlite import _queries as q
 
 __all__ = [
@@ -643,28 +644,8 @@ class AsyncSide(BaseSqliteStore):
         """Delete every expired item now; return how many were deleted."""
 
     def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
-        """Run a coroutine on the store's loop from synchronous code.
-
-        From another thread while the loop runs: hand it over. With the loop idle (a script
-        or test between ``run`` calls): run it there. On a running loop's own thread that would
-        deadlock, so :class:`asyncio.InvalidStateError` is raised.
-        """
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        loop = self.loop
-        if loop is not None and loop.is_running() and running is not loop:
-            return asyncio.run_coroutine_threadsafe(coro, loop).result()
-        if running is not None:
-            coro.close()
-            raise asyncio.InvalidStateError(
-                f"synchronous {type(self).__name__}.{method}() called on a running event loop's "
-                f"thread, which would deadlock: use 'await store.a{method}(...)'"
-            )
-        if loop is not None and not loop.is_closed():
-            return loop.run_until_complete(coro)
-        return asyncio.run(coro)
+        """Run a coroutine on the store's loop from synchronous code (see ``run_on_loop``)."""
+        return run_on_loop(self.loop, coro, owner=type(self).__name__, method=method)
 
     def batch(self, ops: Iterable[Op]) -> builtins.list[Any]:
         """Run ops in one batch on the store's event loop (never from that loop's thread)."""
