@@ -29,18 +29,13 @@ import asyncio
 import builtins
 import concurrent.futures
 import copy
-import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from pitstop.checkpoint.errors import InvalidArgumentError
 from pitstop.store.base import (
-    BaseStore,
-    EmbeddingsAdapter,
     GetOp,
     IndexConfig,
     Item,
@@ -52,29 +47,17 @@ from pitstop.store.base import (
     SearchOp,
     TTLConfig,
     cosine_similarity,
-    ensure_embeddings,
     expires_at,
-    extract_texts,
     filter_namespaces,
     has_prefix,
     is_expired,
     matches_filter,
-    normalize_ops,
     rank_page,
-    tokenize_fields,
-    validate_ttl,
 )
+from pitstop.store.base._core import Plan, StoreCore
+from pitstop.store.base._sides import ThreadSweeper, sweep_interval_seconds
 
 __all__ = ["InMemoryStore"]
-
-logger = logging.getLogger(__name__)
-
-_Key = tuple[tuple[str, ...], str]
-DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -88,18 +71,7 @@ class _Record:
     vectors: dict[str, list[float]]
 
 
-@dataclass(slots=True)
-class _Plan:
-    """A validated batch and the embedding work it needs (computed before the lock is taken)."""
-
-    ops: list[Op]
-    puts: dict[_Key, PutOp]
-    fields: dict[_Key, list[tuple[str, str]]] = field(default_factory=dict)
-    texts: list[str] = field(default_factory=list)
-    queries: list[str] = field(default_factory=list)
-
-
-class InMemoryStore(BaseStore):
+class InMemoryStore(StoreCore):
     """Dictionary-backed store: the reference implementation of pitstop's store semantics.
 
     Args:
@@ -110,8 +82,6 @@ class InMemoryStore(BaseStore):
         clock: returns the current time (timezone-aware); injectable for tests.
     """
 
-    supports_ttl = True
-
     def __init__(
         self,
         *,
@@ -119,26 +89,11 @@ class InMemoryStore(BaseStore):
         ttl: TTLConfig | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.index_config: IndexConfig | None = None
-        self.embeddings: EmbeddingsAdapter | None = None
-        self._fields: list[tuple[str, list[str]]] = []
-        if index:
-            self.index_config = IndexConfig(**index)
-            dims = index.get("dims")
-            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
-                raise InvalidArgumentError(f"index 'dims' must be a positive integer, got {dims!r}")
-            self.embeddings = ensure_embeddings(index.get("embed"))
-            self._fields = tokenize_fields(index.get("fields"))
-        self.ttl_config = TTLConfig(**ttl) if ttl else None
-        if ttl:
-            validate_ttl(ttl.get("default_ttl"))
-        self._clock = clock or _utcnow
+        super().__init__(index=index, ttl=ttl, clock=clock)
         self._data: dict[tuple[str, ...], dict[str, _Record]] = {}
         self._seq = 0
         self._lock = threading.RLock()
-        self._sweeper: threading.Thread | None = None
-        self._sweeper_done: concurrent.futures.Future[None] | None = None
-        self._sweeper_stop = threading.Event()
+        self._sweeper = ThreadSweeper("pitstop-memory-store-ttl-sweeper")
 
     # -- batch ------------------------------------------------------------------------------
 
@@ -191,85 +146,18 @@ class InMemoryStore(BaseStore):
         The interval defaults to ``ttl_config["sweep_interval_minutes"]``, else 5 minutes. The
         returned future completes when the sweeper stops. Starting twice returns the same one.
         """
-        with self._lock:
-            if self._sweeper is not None and self._sweeper.is_alive():
-                assert self._sweeper_done is not None
-                return self._sweeper_done
-            interval = sweep_interval_minutes
-            if interval is None and self.ttl_config:
-                interval = self.ttl_config.get("sweep_interval_minutes")
-            if interval is None:
-                interval = DEFAULT_SWEEP_INTERVAL_MINUTES
-            if interval <= 0:
-                raise InvalidArgumentError(f"sweep interval must be positive, got {interval!r}")
-            done: concurrent.futures.Future[None] = concurrent.futures.Future()
-            self._sweeper_stop = threading.Event()
-            self._sweeper_done = done
-            self._sweeper = threading.Thread(
-                target=_sweep_loop,
-                args=(weakref.ref(self), self._sweeper_stop, interval * 60.0, done),
-                name="pitstop-memory-store-ttl-sweeper",
-                daemon=True,
-            )
-            self._sweeper.start()
-            return done
+        interval = sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
+        return self._sweeper.start(self, interval)
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread; return whether it stopped within ``timeout`` seconds."""
-        with self._lock:
-            thread = self._sweeper
-            self._sweeper_stop.set()
-        if thread is None:
-            return True
-        thread.join(timeout)
-        stopped = not thread.is_alive()
-        if stopped:
-            with self._lock:
-                if self._sweeper is thread:
-                    self._sweeper = None
-        return stopped
-
-    # -- planning (no lock, no I/O) ---------------------------------------------------------
-
-    def _plan(self, ops: Iterable[Op]) -> _Plan:
-        normalized = normalize_ops(ops)
-        puts: dict[_Key, PutOp] = {}
-        for op in normalized:
-            if isinstance(op, PutOp):
-                puts.pop((op.namespace, op.key), None)  # last write wins, in its position
-                puts[(op.namespace, op.key)] = op
-        plan = _Plan(normalized, puts)
-        if self.embeddings is None:
-            return plan
-        plan.queries = builtins.list(
-            dict.fromkeys(op.query for op in normalized if isinstance(op, SearchOp) and op.query)
-        )
-        texts: dict[str, None] = {}
-        for key, op in puts.items():
-            if op.value is None or op.index is False:
-                continue
-            paths = self._fields if op.index is None else tokenize_fields(op.index)
-            pairs = extract_texts(op.value, paths)
-            plan.fields[key] = pairs
-            texts.update(dict.fromkeys(text for _, text in pairs))
-        plan.texts = builtins.list(texts)
-        return plan
-
-    def _check_dims(self, vectors: Sequence[Sequence[float]]) -> None:
-        assert self.index_config is not None
-        dims = self.index_config["dims"]
-        for vector in vectors:
-            if len(vector) != dims:
-                raise InvalidArgumentError(
-                    f"the embedder returned a vector of {len(vector)} dimensions, "
-                    f"the index is configured for {dims}"
-                )
+        return self._sweeper.stop(timeout)
 
     # -- execution (under the lock) ---------------------------------------------------------
 
     def _execute(
         self,
-        plan: _Plan,
+        plan: Plan,
         queries: Mapping[str, builtins.list[float]],
         documents: Sequence[builtins.list[float]],
     ) -> builtins.list[Result]:
@@ -389,23 +277,3 @@ class InMemoryStore(BaseStore):
             vectors=vectors,
         )
         self._data.setdefault(op.namespace, {})[op.key] = record
-
-
-def _sweep_loop(
-    store_ref: weakref.ref[InMemoryStore],
-    stop: threading.Event,
-    interval_seconds: float,
-    done: concurrent.futures.Future[None],
-) -> None:
-    try:
-        while not stop.wait(interval_seconds):
-            store = store_ref()
-            if store is None:
-                return
-            try:
-                store.sweep_ttl()
-            except Exception:  # keep sweeping: one failure must not stop expiry for good
-                logger.exception("TTL sweep failed")
-            del store
-    finally:
-        done.set_result(None)

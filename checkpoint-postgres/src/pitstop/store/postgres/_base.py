@@ -15,22 +15,14 @@ shortest decimal (JSONB ``numeric``), so floats beyond 2**53 compare as that dec
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import concurrent.futures
 import json
-import logging
 import math
 import re
-import sys
-import threading
-import weakref
-from abc import abstractmethod
-from array import array
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from psycopg import sql
 
@@ -41,27 +33,19 @@ from pitstop.checkpoint.errors import (
     SerializationError,
 )
 from pitstop.store.base import (
-    BaseStore,
-    EmbeddingsAdapter,
     GetOp,
     IndexConfig,
     Item,
     ListNamespacesOp,
-    Op,
-    PutOp,
     SearchItem,
     SearchOp,
     TTLConfig,
+    _sides,
     cosine_similarity,
-    ensure_embeddings,
     expires_at,
-    extract_texts,
-    normalize_ops,
     rank_page,
-    tokenize_fields,
-    validate_ttl,
 )
-from pitstop.store.base._loop import run_on_loop
+from pitstop.store.base._core import Plan, StoreCore, decode_vector, encode_vector
 from pitstop.store.postgres import _queries as q
 
 __all__ = [
@@ -75,17 +59,7 @@ __all__ = [
     "compile_filter",
 ]
 
-logger = logging.getLogger("pitstop.store.postgres")
-
-_T = TypeVar("_T")
-_Key = tuple[tuple[str, ...], str]
-
-DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
 STORE_TABLE = "pitstop_store"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def utc(moment: datetime) -> datetime:
@@ -252,23 +226,6 @@ def encode_value(value: Mapping[str, Any], namespace: tuple[str, ...], key: str)
             "character (\\u0000) in a string"
         )
     return text
-
-
-def encode_vector(vector: Sequence[float]) -> bytes:
-    """A vector as little-endian float32 bytes."""
-    packed = array("f", vector)
-    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def decode_vector(blob: bytes) -> builtins.list[float]:
-    """The vector of :func:`encode_vector`'s bytes."""
-    packed = array("f")
-    packed.frombytes(blob)
-    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
-        packed.byteswap()
-    return packed.tolist()
 
 
 def pgvector_text(vector: Sequence[float]) -> str:
@@ -475,17 +432,6 @@ def pending_migrations(version: int) -> builtins.list[int]:
 
 
 @dataclass(slots=True)
-class Plan:
-    """A validated batch and the embedding work it needs (done before any connection is taken)."""
-
-    ops: builtins.list[Op]
-    puts: dict[_Key, PutOp]
-    fields: dict[_Key, builtins.list[tuple[str, str]]] = field(default_factory=dict)
-    texts: builtins.list[str] = field(default_factory=list)
-    queries: builtins.list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class PutRows:
     """Parameters of the statements that apply a batch's puts (in key order: no deadlocks)."""
 
@@ -495,10 +441,8 @@ class PutRows:
     vectors: builtins.list[tuple[str, str, str, Sequence[float]]] = field(default_factory=list)
 
 
-class BasePostgresStore(BaseStore):
+class BasePostgresStore(StoreCore):
     """Configuration and the non-blocking half of every method of the PostgreSQL stores."""
-
-    supports_ttl = True
 
     def __init__(
         self,
@@ -508,19 +452,7 @@ class BasePostgresStore(BaseStore):
         ttl: TTLConfig | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.index_config: IndexConfig | None = None
-        self.embeddings: EmbeddingsAdapter | None = None
-        self._fields: builtins.list[tuple[str, builtins.list[str]]] = []
-        if index:
-            self.index_config = IndexConfig(**index)
-            dims = index.get("dims")
-            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
-                raise InvalidArgumentError(f"index 'dims' must be a positive integer, got {dims!r}")
-            self.embeddings = ensure_embeddings(index.get("embed"))
-            self._fields = tokenize_fields(index.get("fields"))
-        self.ttl_config = TTLConfig(**ttl) if ttl else None
-        if ttl:
-            validate_ttl(ttl.get("default_ttl"))
+        super().__init__(index=index, ttl=ttl, clock=clock)
         if schema is not None and (not isinstance(schema, str) or not schema):
             raise InvalidArgumentError(f"schema must be a non-empty string, got {schema!r}")
         self.schema = schema
@@ -528,56 +460,6 @@ class BasePostgresStore(BaseStore):
         self.is_setup = False
         self.uses_pgvector = False
         """Whether embeddings are stored and scored by ``pgvector`` (known after setup)."""
-        self._clock = clock or _utcnow
-
-    def _now(self) -> datetime:
-        now = self._clock()
-        return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-
-    def _plan(self, ops: Iterable[Op]) -> Plan:
-        normalized = normalize_ops(ops)
-        puts: dict[_Key, PutOp] = {}
-        for op in normalized:
-            if isinstance(op, PutOp):
-                puts.pop((op.namespace, op.key), None)  # last write wins, in its position
-                puts[(op.namespace, op.key)] = op
-        plan = Plan(normalized, puts)
-        if self.embeddings is None:
-            return plan
-        plan.queries = builtins.list(
-            dict.fromkeys(op.query for op in normalized if isinstance(op, SearchOp) and op.query)
-        )
-        texts: dict[str, None] = {}
-        for key, op in puts.items():
-            if op.value is None or op.index is False:
-                continue
-            paths = self._fields if op.index is None else tokenize_fields(op.index)
-            pairs = extract_texts(op.value, paths)
-            plan.fields[key] = pairs
-            texts.update(dict.fromkeys(text for _, text in pairs))
-        plan.texts = builtins.list(texts)
-        return plan
-
-    def _vectors_by_text(
-        self,
-        plan: Plan,
-        queries: Mapping[str, Sequence[float]],
-        documents: Sequence[Sequence[float]],
-    ) -> dict[str, Sequence[float]]:
-        """Check the embedder's output and map each embedded text to its vector."""
-        if self.index_config is not None:
-            dims = self.index_config["dims"]
-            for vector in [*queries.values(), *documents]:
-                if len(vector) != dims:
-                    raise InvalidArgumentError(
-                        f"the embedder returned a vector of {len(vector)} dimensions, "
-                        f"the index is configured for {dims}"
-                    )
-        if len(documents) != len(plan.texts):
-            raise InvalidArgumentError(
-                f"the embedder returned {len(documents)} vectors for {len(plan.texts)} texts"
-            )
-        return dict(zip(plan.texts, documents, strict=True))
 
     def _put_rows(
         self,
@@ -624,186 +506,16 @@ class BasePostgresStore(BaseStore):
         return Row.decode(join_namespace(op.namespace), op.key, value, created, updated, ttl)
 
 
-# -- the other flavour's entry points, and the TTL sweepers -------------------------------------
+# -- the two flavours ------------------------------------------------------------------------------
 
 
-def _sweep_interval_seconds(ttl_config: TTLConfig | None, minutes: float | None) -> float:
-    interval = minutes
-    if interval is None and ttl_config:
-        interval = ttl_config.get("sweep_interval_minutes")
-    if interval is None:
-        interval = DEFAULT_SWEEP_INTERVAL_MINUTES
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
-        raise InvalidArgumentError(f"sweep interval must be positive, got {interval!r}")
-    return float(interval) * 60.0
+class SyncSide(BasePostgresStore, _sides.SyncSide):
+    """``PostgresStore``: async entry points in a worker thread, and a sweeper thread."""
+
+    sweeper_name = "pitstop-postgres-store-ttl-sweeper"
 
 
-class SyncSide(BasePostgresStore):
-    """``PostgresStore``'s async entry points (run in a worker thread) and sweeper thread."""
+class AsyncSide(BasePostgresStore, _sides.AsyncSide):
+    """``AsyncPostgresStore``: sync entry points run on its loop, and a sweeper task."""
 
-    def __init__(
-        self,
-        *,
-        schema: str | None = None,
-        index: IndexConfig | None = None,
-        ttl: TTLConfig | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        super().__init__(schema=schema, index=index, ttl=ttl, clock=clock)
-        self._sweeper: threading.Thread | None = None
-        self._sweeper_done: concurrent.futures.Future[None] | None = None
-        self._sweeper_stop = threading.Event()
-        self._sweeper_lock = threading.Lock()
-
-    @abstractmethod
-    def sweep_ttl(self) -> int:
-        """Delete every expired item now; return how many were deleted."""
-
-    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
-        """Run ops in one batch, in a worker thread."""
-        return await asyncio.to_thread(self.batch, builtins.list(ops))
-
-    async def asweep_ttl(self) -> int:
-        """Delete every expired item now, in a worker thread; return how many were deleted."""
-        return await asyncio.to_thread(self.sweep_ttl)
-
-    def start_ttl_sweeper(
-        self, sweep_interval_minutes: float | None = None
-    ) -> concurrent.futures.Future[None]:
-        """Start a daemon thread that calls :meth:`sweep_ttl` periodically.
-
-        The interval defaults to ``ttl_config["sweep_interval_minutes"]``, else 5 minutes. The
-        returned future completes when the sweeper stops. Starting twice returns the same one.
-        """
-        interval = _sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
-        with self._sweeper_lock:
-            if self._sweeper is not None and self._sweeper.is_alive():
-                assert self._sweeper_done is not None
-                return self._sweeper_done
-            done: concurrent.futures.Future[None] = concurrent.futures.Future()
-            self._sweeper_stop = threading.Event()
-            self._sweeper_done = done
-            self._sweeper = threading.Thread(
-                target=_sweep_thread,
-                args=(weakref.ref(self), self._sweeper_stop, interval, done),
-                name="pitstop-postgres-store-ttl-sweeper",
-                daemon=True,
-            )
-            self._sweeper.start()
-            return done
-
-    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
-        """Stop the sweeper thread; return whether it stopped within ``timeout`` seconds."""
-        with self._sweeper_lock:
-            thread = self._sweeper
-            self._sweeper_stop.set()
-        if thread is None:
-            return True
-        thread.join(timeout)
-        stopped = not thread.is_alive()
-        if stopped:
-            with self._sweeper_lock:
-                if self._sweeper is thread:
-                    self._sweeper = None
-        return stopped
-
-
-def _sweep_thread(
-    store_ref: weakref.ref[SyncSide],
-    stop: threading.Event,
-    interval_seconds: float,
-    done: concurrent.futures.Future[None],
-) -> None:
-    try:
-        while not stop.wait(interval_seconds):
-            store = store_ref()
-            if store is None:
-                return
-            try:
-                store.sweep_ttl()
-            except Exception:  # keep sweeping: one failure must not stop expiry for good
-                logger.exception("TTL sweep failed")
-            del store
-    finally:
-        done.set_result(None)
-
-
-class AsyncSide(BasePostgresStore):
-    """``AsyncPostgresStore``'s sync entry points (run on its loop) and sweeper task."""
-
-    loop: asyncio.AbstractEventLoop | None = None
-
-    def __init__(
-        self,
-        *,
-        schema: str | None = None,
-        index: IndexConfig | None = None,
-        ttl: TTLConfig | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        super().__init__(schema=schema, index=index, ttl=ttl, clock=clock)
-        self._sweeper_task: asyncio.Task[None] | None = None
-        self._sweeper_stop: asyncio.Event | None = None
-
-    @abstractmethod
-    async def asweep_ttl(self) -> int:
-        """Delete every expired item now; return how many were deleted."""
-
-    def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
-        """Run a coroutine on the store's loop from synchronous code (see ``run_on_loop``)."""
-        return run_on_loop(self.loop, coro, owner=type(self).__name__, method=method)
-
-    def batch(self, ops: Iterable[Op]) -> builtins.list[Any]:
-        """Run ops in one batch on the store's event loop (never from that loop's thread)."""
-        return self._run(self.abatch(builtins.list(ops)), "batch")
-
-    def sweep_ttl(self) -> int:
-        """Delete every expired item now; return how many were deleted."""
-        return self._run(self.asweep_ttl(), "sweep_ttl")
-
-    async def start_ttl_sweeper(
-        self, sweep_interval_minutes: float | None = None
-    ) -> asyncio.Task[None]:
-        """Start a task that calls :meth:`asweep_ttl` periodically (interval as for the sync
-        store). Starting twice returns the same task."""
-        interval = _sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
-        if self._sweeper_task is not None and not self._sweeper_task.done():
-            return self._sweeper_task
-        self._sweeper_stop = asyncio.Event()
-        self._sweeper_task = asyncio.create_task(
-            _sweep_task(weakref.ref(self), self._sweeper_stop, interval),
-            name="pitstop-postgres-store-ttl-sweeper",
-        )
-        return self._sweeper_task
-
-    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
-        """Stop the sweeper task; return whether it stopped within ``timeout`` seconds."""
-        task = self._sweeper_task
-        if task is None:
-            return True
-        assert self._sweeper_stop is not None
-        self._sweeper_stop.set()
-        done, _ = await asyncio.wait([task], timeout=timeout)
-        if task in done:
-            self._sweeper_task = None
-            return True
-        return False
-
-
-async def _sweep_task(
-    store_ref: weakref.ref[AsyncSide], stop: asyncio.Event, interval_seconds: float
-) -> None:
-    while True:
-        try:
-            await asyncio.wait_for(stop.wait(), interval_seconds)
-            return
-        except TimeoutError:
-            pass
-        store = store_ref()
-        if store is None:
-            return
-        try:
-            await store.asweep_ttl()
-        except Exception:  # keep sweeping: one failure must not stop expiry for good
-            logger.exception("TTL sweep failed")
-        del store
+    sweeper_name = "pitstop-postgres-store-ttl-sweeper"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import sys
-from array import array
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -16,51 +13,27 @@ import msgpack
 from pitstop.checkpoint.errors import CorruptRecordError, InvalidArgumentError
 from pitstop.checkpoint.serde import MsgpackSerializer
 from pitstop.store.base import (
-    BaseStore,
-    EmbeddingsAdapter,
     GetOp,
     IndexConfig,
     Item,
     ListNamespacesOp,
-    Op,
-    PutOp,
     SearchItem,
     SearchOp,
     TTLConfig,
+    _sides,
     cosine_similarity,
-    ensure_embeddings,
-    extract_texts,
     filter_namespaces,
     has_prefix,
     matches_filter,
-    normalize_ops,
     rank_page,
-    tokenize_fields,
-    validate_ttl,
 )
-from pitstop.store.base._loop import run_on_loop
+from pitstop.store.base._core import Plan, StoreCore, decode_vector, encode_vector
 from pitstop.store.redis import _scripts as s
 
 __all__ = ["AsyncSide", "BaseRedisStore", "Plan", "Stored", "SyncSide"]
 
 _T = TypeVar("_T")
 _Key = tuple[tuple[str, ...], str]
-
-
-def encode_vector(vector: Sequence[float]) -> bytes:
-    """A vector as little-endian float32 bytes."""
-    packed = array("f", vector)
-    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def decode_vector(blob: bytes) -> builtins.list[float]:
-    packed = array("f")
-    packed.frombytes(blob)
-    if sys.byteorder == "big":  # pragma: no cover - depends on the machine
-        packed.byteswap()
-    return packed.tolist()
 
 
 def _from_us(us: int) -> datetime:
@@ -106,21 +79,8 @@ class Stored:
         )
 
 
-@dataclass
-class Plan:
-    """A validated batch and the embedding work it needs."""
-
-    ops: builtins.list[Op]
-    puts: dict[_Key, PutOp]
-    fields: dict[_Key, builtins.list[tuple[str, str]]] = field(default_factory=dict)
-    texts: builtins.list[str] = field(default_factory=builtins.list)
-    queries: builtins.list[str] = field(default_factory=builtins.list)
-
-
-class BaseRedisStore(BaseStore):
+class BaseRedisStore(StoreCore):
     """Shared state and non-blocking logic of :class:`RedisStore` and :class:`AsyncRedisStore`."""
-
-    supports_ttl = True
 
     def __init__(
         self,
@@ -134,61 +94,8 @@ class BaseRedisStore(BaseStore):
             raise InvalidArgumentError(f"prefix must be non-empty without braces: {prefix!r}")
         self.prefix = prefix
         self.keys = s.store_keys(prefix)
-        self.index_config: IndexConfig | None = None
-        self.embeddings: EmbeddingsAdapter | None = None
-        self._fields: builtins.list[tuple[str, builtins.list[str]]] = []
-        if index:
-            self.index_config = IndexConfig(**index)
-            dims = index.get("dims")
-            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
-                raise InvalidArgumentError(f"index 'dims' must be a positive integer, got {dims!r}")
-            self.embeddings = ensure_embeddings(index.get("embed"))
-            self._fields = tokenize_fields(index.get("fields"))
-        self.ttl_config = TTLConfig(**ttl) if ttl else None
-        if ttl:
-            validate_ttl(ttl.get("default_ttl"))
-        self._clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(index=index, ttl=ttl, clock=clock)
         self._serde = MsgpackSerializer()
-
-    def _now(self) -> datetime:
-        return self._clock()
-
-    # -- planning ----------------------------------------------------------------------------
-
-    def _plan(self, ops: Iterable[Op]) -> Plan:
-        normalized = normalize_ops(ops)
-        puts: dict[_Key, PutOp] = {}
-        for op in normalized:
-            if isinstance(op, PutOp):
-                puts.pop((op.namespace, op.key), None)  # last write wins, in its position
-                puts[(op.namespace, op.key)] = op
-        plan = Plan(normalized, puts)
-        if self.embeddings is None:
-            return plan
-        plan.queries = builtins.list(
-            dict.fromkeys(op.query for op in normalized if isinstance(op, SearchOp) and op.query)
-        )
-        texts: dict[str, None] = {}
-        for key, op in puts.items():
-            if op.value is None or op.index is False:
-                continue
-            paths = self._fields if op.index is None else tokenize_fields(op.index)
-            pairs = extract_texts(op.value, paths)
-            plan.fields[key] = pairs
-            texts.update(dict.fromkeys(text for _, text in pairs))
-        plan.texts = builtins.list(texts)
-        return plan
-
-    def _check_dims(self, vectors: Iterable[Sequence[float]]) -> None:
-        if self.index_config is None:
-            return
-        dims = self.index_config["dims"]
-        for vector in vectors:
-            if len(vector) != dims:
-                raise InvalidArgumentError(
-                    f"the embedder returned a vector of {len(vector)} dimensions, "
-                    f"the index is configured for {dims}"
-                )
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -313,37 +220,13 @@ class BaseRedisStore(BaseStore):
         return args
 
 
-class SyncSide(BaseRedisStore):
-    """``RedisStore``'s async entry points: the sync method in a worker thread."""
+class SyncSide(BaseRedisStore, _sides.SyncSide):
+    """``RedisStore``: async entry points in a worker thread, and a sweeper thread."""
 
-    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
-        """Run ops in one batch (in a worker thread)."""
-        return await asyncio.to_thread(self.batch, builtins.list(ops))
-
-    async def asweep_ttl(self) -> int:
-        """Delete every expired item now; return how many were deleted."""
-        return await asyncio.to_thread(self.sweep_ttl)
-
-    def sweep_ttl(self) -> int:  # implemented by the store
-        raise NotImplementedError
+    sweeper_name = "pitstop-redis-store-ttl-sweeper"
 
 
-class AsyncSide(BaseRedisStore):
-    """``AsyncRedisStore``'s sync entry points: run on its loop, never from that loop's thread."""
+class AsyncSide(BaseRedisStore, _sides.AsyncSide):
+    """``AsyncRedisStore``: sync entry points run on its loop, and a sweeper task."""
 
-    loop: asyncio.AbstractEventLoop | None = None
-
-    async def asweep_ttl(self) -> int:  # implemented by the store
-        raise NotImplementedError
-
-    def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
-        """Run a coroutine on the store's loop from synchronous code (see ``run_on_loop``)."""
-        return run_on_loop(self.loop, coro, owner=type(self).__name__, method=method)
-
-    def batch(self, ops: Iterable[Op]) -> builtins.list[Any]:
-        """Run ops in one batch on the store's event loop (never from that loop's thread)."""
-        return self._run(self.abatch(builtins.list(ops)), "batch")
-
-    def sweep_ttl(self) -> int:
-        """Delete every expired item now; return how many were deleted."""
-        return self._run(self.asweep_ttl(), "sweep_ttl")
+    sweeper_name = "pitstop-redis-store-ttl-sweeper"
