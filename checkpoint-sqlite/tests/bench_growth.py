@@ -1,23 +1,26 @@
-"""Storage growth of a chat thread on the SQLite saver, with and without the delta layer.
+"""Storage growth of a chat thread on the SQLite saver, next to LangGraph's ``SqliteSaver``.
 
-``uv run python checkpoint-sqlite/tests/bench_growth.py [--steps 800] [--official]``
+``uv run python checkpoint-sqlite/tests/bench_growth.py [--steps 50,200,800] [--repeat 20]
+[--trials 1] [--api sync|async] [--no-official] [--json] [--chart docs/charts/growth-sqlite.png]``
 
-One thread, one ~300-byte message appended per step (a ``messages`` list with ``get_next_version``
-versions, ``new_versions`` = the changed channels), as LangGraph's loop writes it. Prints the
-file size at 50/200/800 steps, and the time of ``put`` and ``get_tuple`` (latest) at the last
-step, for ``max_chain=32`` (the default), ``max_chain=0`` (full values, as before), the default
-with ``compress="zstd"``, and optionally LangGraph's own ``SqliteSaver``. Not a test.
+Runs the growth workload of ``pitstop-conformance bench --growth``
+(:mod:`pitstop.conformance.bench_growth`): one thread per saver, one ~300-byte message appended
+per step, the savers grown in lockstep in one run. Stored bytes = the database file plus its
+WAL after ``PRAGMA wal_checkpoint(TRUNCATE)``. Savers: pitstop with deltas (``max_chain=32``, the
+default), the same with ``compress="zstd"``, pitstop storing full values (``max_chain=0``) and
+LangGraph's own ``SqliteSaver`` (``langgraph-checkpoint-sqlite``, when installed). Prints the
+tables and saves the chart. Not a test: nothing here is collected by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
-import statistics
+import sqlite3
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,97 +28,114 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sqlite_factories import new_path
 
-from pitstop.checkpoint.base import empty_checkpoint
-from pitstop.checkpoint.sqlite import SqliteSaver
+from pitstop.checkpoint.sqlite import AsyncSqliteSaver, SqliteSaver
+from pitstop.conformance import bench_growth
+from pitstop.conformance.factory import SaverFactory
 
-MIB = 1024 * 1024
+CHART = Path(__file__).resolve().parents[2] / "docs" / "charts" / "growth-sqlite.png"
+_PATHS: dict[int, str] = {}
 
 
-def _size(saver: Any, path: str) -> int:
-    with contextlib.suppress(Exception):
-        saver.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def stored_bytes(saver: Any) -> int:
+    """The database file and its WAL, after moving the WAL into the file."""
+    path = _PATHS[id(saver)]
+    with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
-@contextlib.contextmanager
-def pitstop(**kwargs: Any) -> Iterator[tuple[Any, str]]:
-    path = new_path()
-    with SqliteSaver.from_conn_string(path, **kwargs) as saver:
-        yield saver, path
+def pitstop(api: str, **options: Any) -> Callable[[], Any]:
+    def create() -> Any:
+        if api == "async":
+            return _async_pitstop(options)
+        return _sync_pitstop(options)
+
+    return create
 
 
 @contextlib.contextmanager
-def official() -> Iterator[tuple[Any, str]]:
-    from langgraph.checkpoint.sqlite import SqliteSaver as Official
-
+def _sync_pitstop(options: dict[str, Any]) -> Iterator[Any]:
     path = new_path()
-    with Official.from_conn_string(path) as saver:
-        yield saver, path
+    with SqliteSaver.from_conn_string(path, **options) as saver:
+        _PATHS[id(saver)] = path
+        yield saver
 
 
-def message(i: int) -> dict[str, Any]:
-    return {"type": "ai" if i % 2 else "human", "id": f"msg-{i:06d}", "content": "x" * 260}
+@contextlib.asynccontextmanager
+async def _async_pitstop(options: dict[str, Any]) -> Any:
+    path = new_path()
+    async with AsyncSqliteSaver.from_conn_string(path, **options) as saver:
+        _PATHS[id(saver)] = path
+        yield saver
 
 
-def run(saver: Any, path: str, steps: int, marks: tuple[int, ...]) -> dict[str, Any]:
-    result: dict[str, Any] = {"sizes": {}}
-    config: dict[str, Any] = {"configurable": {"thread_id": "chat", "checkpoint_ns": ""}}
-    checkpoint: dict[str, Any] = dict(empty_checkpoint())
-    messages: list[dict[str, Any]] = []
-    versions: dict[str, Any] = {}
-    put_times: list[float] = []
-    for step in range(1, steps + 1):
-        messages = [*messages, message(step)]
-        changed = ["messages", "step"] if step > 1 else ["messages", "step", "system"]
-        for ch in changed:
-            versions[ch] = saver.get_next_version(versions.get(ch), None)
-        values = {"messages": messages, "step": step, "system": "You are helpful."}
-        checkpoint = {
-            **checkpoint,
-            "id": f"{step:08x}-0000-6000-8000-{step:012x}",
-            "channel_values": values,
-            "channel_versions": dict(versions),
-        }
-        new_versions = {ch: versions[ch] for ch in changed}
-        started = time.perf_counter()
-        config = saver.put(config, checkpoint, {"step": step, "source": "loop"}, new_versions)
-        if step > steps - 20:
-            put_times.append(time.perf_counter() - started)
-        if step in marks:
-            result["sizes"][step] = _size(saver, path)
-    latest = {"configurable": {"thread_id": "chat", "checkpoint_ns": ""}}
-    got_times = []
-    for _ in range(20):
-        started = time.perf_counter()
-        got = saver.get_tuple(latest)
-        got_times.append(time.perf_counter() - started)
-    assert got is not None
-    assert got.checkpoint["channel_values"]["messages"] == messages
-    result["put_ms"] = statistics.median(put_times) * 1000
-    result["get_ms"] = statistics.median(got_times) * 1000
-    return result
+def official(api: str) -> Callable[[], Any]:
+    @contextlib.contextmanager
+    def sync() -> Iterator[Any]:
+        from langgraph.checkpoint.sqlite import SqliteSaver as Official
+
+        path = new_path()
+        with Official.from_conn_string(path) as saver:
+            _PATHS[id(saver)] = path
+            yield saver
+
+    @contextlib.asynccontextmanager
+    async def aio() -> Any:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver as Official
+
+        path = new_path()
+        async with Official.from_conn_string(path) as saver:
+            _PATHS[id(saver)] = path
+            yield saver
+
+    return aio if api == "async" else sync
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--official", action="store_true", help="also LangGraph's SqliteSaver")
+    parser.add_argument("--steps", default="50,200,800", help="marks, comma-separated")
+    parser.add_argument("--repeat", type=int, default=20, help="timed calls per mark")
+    parser.add_argument("--trials", type=int, default=1, help="fresh threads per saver")
+    parser.add_argument("--api", choices=("sync", "async"), default="sync")
+    parser.add_argument("--no-official", action="store_true", help="skip LangGraph's saver")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--chart", default=str(CHART), help="chart path ('' for none)")
     args = parser.parse_args()
-    marks = (*(m for m in (50, 200, 800) if m < args.steps), args.steps)
-    variants: list[tuple[str, Any]] = [
-        ("pitstop deltas (max_chain=32)", lambda: pitstop()),
-        ("pitstop deltas + zstd", lambda: pitstop(compress="zstd")),
-        ("pitstop full values (max_chain=0)", lambda: pitstop(max_chain=0)),
+    api = args.api
+    factories = [
+        SaverFactory(pitstop(api), stored_bytes=stored_bytes, name="pitstop deltas (max_chain=32)"),
+        SaverFactory(
+            pitstop(api, compress="zstd"), stored_bytes=stored_bytes, name="pitstop deltas + zstd"
+        ),
+        SaverFactory(
+            pitstop(api, max_chain=0),
+            stored_bytes=stored_bytes,
+            name="pitstop full values (max_chain=0)",
+        ),
     ]
-    if args.official:
-        variants.append(("langgraph SqliteSaver", official))
-    header = "".join(f"{m:>10} st" for m in marks)
-    print(f"{'saver':36}{header}   put@{args.steps} ms   get@{args.steps} ms")
-    for name, make in variants:
-        with make() as (saver, path):
-            r = run(saver, path, args.steps, marks)
-        sizes = "".join(f"{r['sizes'][m] / MIB:>9.2f}Mi" for m in marks)
-        print(f"{name:36}{sizes}   {r['put_ms']:>11.3f}   {r['get_ms']:>11.3f}")
+    note = ""
+    if args.no_official:
+        note = "langgraph SqliteSaver: not run (--no-official)"
+    elif importlib.util.find_spec("langgraph.checkpoint.sqlite") is None:
+        note = "langgraph SqliteSaver: n/a (langgraph-checkpoint-sqlite is not installed)"
+    else:
+        factories.append(
+            SaverFactory(official(api), stored_bytes=stored_bytes, name="langgraph SqliteSaver")
+        )
+    marks = tuple(int(m) for m in args.steps.split(","))
+    results = bench_growth.run_growth(
+        factories, marks=marks, api=api, samples=args.repeat, trials=args.trials
+    )
+    print(
+        bench_growth.growth_to_json(results) if args.json else bench_growth.render_growth(results)
+    )
+    if note:
+        print(note)
+    if args.chart:
+        Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
+        title = f"SQLite: one chat thread growing ({api} API); stored bytes = file + WAL"
+        bench_growth.growth_chart(results, args.chart, title=title)
+        print(f"chart: {args.chart}")
 
 
 if __name__ == "__main__":

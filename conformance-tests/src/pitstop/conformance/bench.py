@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,22 +178,103 @@ def to_json(results: Sequence[BenchResult]) -> str:
 
 
 def chart(results: Sequence[BenchResult], path: str) -> None:
-    """Save a grouped bar chart (needs matplotlib)."""
+    """Save the throughput chart (needs matplotlib).
+
+    Top: ops/s of every factory per (workload, api), grouped bars on a log scale, each bar
+    labelled with its value. Below, when there are baselines: subject / baseline per
+    (workload, api) on a log scale around a ``1x`` line (above it: the subject is faster).
+    """
     import importlib
 
     importlib.import_module("matplotlib").use("Agg")
     plt: Any = importlib.import_module("matplotlib.pyplot")
 
-    keys = list(results[0].ops)
-    fig, ax = plt.subplots(figsize=(12, 5))
+    subject, baselines = results[0], list(results[1:])
+    keys = list(subject.ops) or list(dict.fromkeys(k for r in results for k in r.ops))
+    labels = [f"{textwrap.fill(w, 16)}\n{a}" for w, a in keys]
+    xs = list(range(len(keys)))
+    rows = 2 if baselines else 1
+    fig, axes = plt.subplots(
+        rows,
+        1,
+        figsize=(max(10, 1.1 * len(keys) + 2), 5.5 * rows),
+        squeeze=False,
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 2][:rows]},
+    )
+    ax = axes[0][0]
     width = 0.8 / len(results)
     for i, r in enumerate(results):
-        xs = [k + i * width for k in range(len(keys))]
-        ax.bar(xs, [r.ops.get(k, 0) for k in keys], width, label=r.factory)
-    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))])
-    ax.set_xticklabels([f"{w}\n{a}" for w, a in keys], fontsize=7)
+        pos = [x - 0.4 + width * (i + 0.5) for x in xs]
+        values = [r.ops.get(k, 0.0) for k in keys]
+        bars = ax.bar(pos, values, width, label=r.factory)
+        for bar, value in zip(bars, values, strict=True):
+            if value > 0:
+                ax.annotate(
+                    _short(value),
+                    (bar.get_x() + bar.get_width() / 2, value),
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                    rotation=90 if len(results) > 2 else 0,
+                )
     ax.set_yscale("log")
-    ax.set_ylabel("ops/s")
-    ax.legend()
+    ax.set_ylabel("ops/s (log scale, higher is better)")
+    ax.set_title("throughput")
+    ax.grid(True, axis="y", which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    if baselines:
+        rax = axes[1][0]
+        width = 0.8 / len(baselines)
+        every: list[float] = [1.0]
+        for i, b in enumerate(baselines):
+            pos, ratios = [], []
+            for x, k in zip(xs, keys, strict=True):
+                other = b.ops.get(k)
+                if other and subject.ops.get(k):
+                    pos.append(x - 0.4 + width * (i + 0.5))
+                    ratios.append(subject.ops[k] / other)
+            # bars grow from the 1x line: up when the subject is faster, down when slower
+            bars = rax.bar(
+                pos,
+                [r - 1.0 for r in ratios],
+                width,
+                bottom=1.0,
+                label=f"{subject.factory} / {b.factory}",
+            )
+            for bar, ratio in zip(bars, ratios, strict=True):
+                rax.annotate(
+                    f"{ratio:.2f}x",
+                    (bar.get_x() + bar.get_width() / 2, ratio),
+                    ha="center",
+                    va="bottom" if ratio >= 1 else "top",
+                    fontsize=7,
+                )
+            every += ratios
+        rax.axhline(1.0, color="black", linewidth=1)
+        rax.set_yscale("log")
+        low, high = min(every) / 1.5, max(every) * 1.5
+        rax.set_ylim(low, high)
+        steps = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+        rax.set_yticks([t for t in steps if low <= t <= high])
+        ticker: Any = importlib.import_module("matplotlib.ticker")
+        rax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        rax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        rax.set_ylabel("subject / baseline (>1: subject faster)")
+        rax.set_title("ratios")
+        rax.grid(True, axis="y", which="both", alpha=0.3)
+        rax.legend(fontsize=8)
+    bottom = axes[rows - 1][0]
+    bottom.set_xticks(xs)
+    bottom.set_xticklabels(labels, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _short(value: float) -> str:
+    """``1234567`` -> ``1.2M``."""
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.1f}{suffix}"
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -71,6 +72,8 @@ def _bench(args: argparse.Namespace) -> int:
     factories += [as_saver_factory(b) for b in args.baseline or ()]
     for factory, spec in zip(factories, [args.saver, *(args.baseline or ())], strict=True):
         object.__setattr__(factory, "name", spec.rsplit(".", 1)[-1] if "." in spec else spec)
+    if args.growth:
+        return _growth(args, factories)
     try:
         results = bench.run_bench(factories, repeat=args.repeat)
     except bench.BenchError as exc:
@@ -80,6 +83,37 @@ def _bench(args: argparse.Namespace) -> int:
     print(bench.to_json(results) if args.json else bench.render(results))
     if args.chart:
         bench.chart(results, args.chart)
+    return 0
+
+
+def _marks(text: str) -> tuple[int, ...]:
+    try:
+        marks = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected step counts like 50,200,800, got {text!r}"
+        ) from None
+    if not marks or min(marks) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive step counts, got {text!r}")
+    return marks
+
+
+def _growth(args: argparse.Namespace, factories: list[Any]) -> int:
+    from pitstop.conformance import bench_growth
+
+    try:
+        results = bench_growth.run_growth(
+            factories, marks=args.steps, api=args.api, samples=args.repeat, trials=args.trials
+        )
+    except bench_growth.GrowthError as exc:
+        print(f"pitstop-conformance bench --growth: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(bench_growth.growth_to_json(results))
+    else:
+        print(bench_growth.render_growth(results))
+    if args.chart:
+        bench_growth.growth_chart(results, args.chart)
     return 0
 
 
@@ -109,10 +143,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--repeat",
         type=int,
         default=20,
-        help="rounds per benchmark (one round = the whole workload); ops/s from the median",
+        help="rounds per benchmark (one round = the whole workload); ops/s from the median. "
+        "With --growth: puts and get_tuple calls timed at each mark",
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    bench.add_argument("--chart", help="also save a bar chart (needs matplotlib)")
+    bench.add_argument("--chart", help="also save a chart (needs matplotlib)")
+    growth = bench.add_argument_group(
+        "storage growth",
+        "--growth grows one chat thread per factory instead of the throughput workloads: "
+        "stored bytes (the factory's stored_bytes hook), put and get_tuple latency at each mark",
+    )
+    growth.add_argument("--growth", action="store_true", help="run the growth workload")
+    growth.add_argument(
+        "--steps",
+        type=_marks,
+        default=(50, 200, 800),
+        help="marks, comma-separated step counts (default 50,200,800)",
+    )
+    growth.add_argument(
+        "--api", choices=("sync", "async"), default="sync", help="API the thread grows through"
+    )
+    growth.add_argument(
+        "--trials", type=int, default=1, help="fresh threads per factory; medians over all"
+    )
     args = parser.parse_args(argv)
     if args.command == "check":
         if not args.saver and not args.store:
