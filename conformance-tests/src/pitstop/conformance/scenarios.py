@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
@@ -721,6 +721,60 @@ def pydantic_graph(saver: Any) -> Any:
     return builder.compile(checkpointer=saver)
 
 
+class ChatState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+CHAT_FILLER = "The answer cites the sources it used and keeps the reply short. " * 2
+
+
+def chat_graph(saver: Any) -> Any:
+    """A chat agent: ``START -> agent``; ``agent`` calls a tool when asked, ``tools`` answers.
+
+    A human message containing ``"tool"`` makes ``agent`` emit a tool call; ``tools`` runs it,
+    first asking for approval with ``interrupt()`` when the message also says ``"approve"``,
+    then ``agent`` answers. Every message gets a deterministic id (its position), so two runs
+    produce equal states.
+    """
+
+    def agent(state: ChatState) -> dict[str, Any]:
+        messages = state["messages"]
+        last = messages[-1]
+        position = len(messages)
+        if isinstance(last, HumanMessage) and "tool" in str(last.content):
+            call = {"name": "lookup", "args": {"q": str(last.content)}, "id": f"call-{position}"}
+            return {"messages": [AIMessage(content="", id=f"ai-{position}", tool_calls=[call])]}
+        return {
+            "messages": [AIMessage(content=f"reply {position}: {CHAT_FILLER}", id=f"ai-{position}")]
+        }
+
+    def tools(state: ChatState) -> dict[str, Any]:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        (call,) = last.tool_calls
+        query = call["args"]["q"]
+        decision = interrupt({"tool": call["name"], "q": query}) if "approve" in query else "auto"
+        position = len(state["messages"])
+        result = ToolMessage(
+            content=f"found for {query!r} ({decision})",
+            tool_call_id=call["id"],
+            id=f"tool-{position}",
+        )
+        return {"messages": [result]}
+
+    def route(state: ChatState) -> str:
+        last = state["messages"][-1]
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+
+    builder = StateGraph(ChatState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", tools)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route, ["tools", END])
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=saver)
+
+
 # --- scenario bodies ---------------------------------------------------------------------------
 
 
@@ -1173,6 +1227,102 @@ async def _allowlist_pydantic_state(api: Api, saver: Saver) -> Trace:
     }
 
 
+CHAT_TURNS = 14
+
+
+def _chat_prompt(turn: int) -> str:
+    if turn % 4 == 1:
+        return f"question {turn}: use a tool, approve first"
+    if turn % 2:
+        return f"question {turn}: use a tool"
+    return f"question {turn}: just answer"
+
+
+async def _chat_turn(
+    api: Api, graph: Any, cfg: RunnableConfig, turn: int, prefix: str = "h"
+) -> tuple[Any, Any]:
+    """One human turn; an approval interrupt is resumed with ``Command(resume=...)``."""
+    prompt = _chat_prompt(turn)
+    message = HumanMessage(content=prompt, id=f"{prefix}-{turn}")
+    out = await api.invoke(graph, {"messages": [message]}, cfg)
+    asked = None
+    if "approve" in prompt:
+        (asked,) = out["__interrupt__"]
+        assert asked.value == {"tool": "lookup", "q": prompt}
+        waiting = await api.get_state(graph, _cfg(cfg["configurable"]["thread_id"]))
+        assert waiting.next == ("tools",)
+        out = await api.invoke(
+            graph, Command(resume=f"approved {turn}"), _cfg(cfg["configurable"]["thread_id"])
+        )
+    assert "__interrupt__" not in out
+    assert isinstance(out["messages"][-1], AIMessage)
+    assert not out["messages"][-1].tool_calls
+    return out, asked
+
+
+async def _chat_agent(api: Api, saver: Saver) -> Trace:
+    """A chat agent (``add_messages``, tool loop, approvals), a long thread, a fork.
+
+    14 turns make more than 40 checkpoints whose ``messages`` list grows each step (enough for
+    a delta-storing saver to chain deltas and store a full value again); some turns interrupt
+    for approval and resume with ``Command(resume=...)``. Then time travel: a new turn on the
+    checkpoint that ended turn 4, and one more on that branch; the main branch's checkpoints
+    must read back unchanged.
+    """
+    graph = chat_graph(saver)
+    cfg = _cfg("chat")
+    outputs = []
+    for turn in range(1, CHAT_TURNS + 1):
+        out, asked = await _chat_turn(api, graph, cfg, turn)
+        outputs.append({"messages": len(out["messages"]), "asked": norm(asked)})
+    main = await api.history(graph, cfg)
+    head = main[0]
+    assert (head.metadata or {}).get("step", 0) > 40, (head.metadata or {}).get("step")
+    humans = [m for m in head.values["messages"] if isinstance(m, HumanMessage)]
+    assert [m.id for m in humans] == [f"h-{t}" for t in range(1, CHAT_TURNS + 1)]
+    values_before = await _values_by_id(api, graph, main)
+
+    # time travel: the checkpoint that ended turn 4, continued on its own branch
+    ends = [s for s in reversed(main) if not s.next and s.values.get("messages")]
+    old = ends[3]
+    assert [m.id for m in old.values["messages"] if isinstance(m, HumanMessage)] == [
+        "h-1",
+        "h-2",
+        "h-3",
+        "h-4",
+    ]
+    fork_out, _ = await _chat_turn(api, graph, old.config, 5, prefix="fork")
+    branch_head = await api.get_state(graph, cfg)
+    assert checkpoint_id(branch_head.config) != checkpoint_id(head.config)
+    more, asked_on_branch = await _chat_turn(api, graph, cfg, 9, prefix="fork")
+    assert asked_on_branch is not None
+    branch = await api.get_state(graph, cfg)
+    old_messages = old.values["messages"]
+    assert branch.values["messages"][: len(old_messages)] == old_messages
+    assert [m.id for m in branch.values["messages"] if isinstance(m, HumanMessage)] == [
+        "h-1",
+        "h-2",
+        "h-3",
+        "h-4",
+        "fork-5",
+        "fork-9",
+    ]
+    assert await _values_by_id(api, graph, main) == values_before
+    main_head = await api.get_state(graph, head.config)
+    assert main_head.values == head.values
+    after = await api.history(graph, cfg)
+    assert len(after) > len(main)
+    return {
+        "turns": outputs,
+        "values_before": list(values_before.values()),
+        "fork": norm(fork_out),
+        "more": norm(more),
+        "state": summarize(branch),
+        "main_head": summarize(main_head),
+        "history": history_trace(after),
+    }
+
+
 async def _one_api_flavour(api: Api, saver: Saver) -> Trace:
     """``ainvoke`` uses only async saver methods (R13); ``invoke`` only sync ones.
 
@@ -1222,6 +1372,7 @@ BODIES: list[Body] = [
     _delta_channel,
     _allowlist_pydantic_state,
     _one_api_flavour,
+    _chat_agent,
 ]
 
 SYNC_SCENARIOS: list[tuple[str, Callable[[SaverFactory], Trace]]] = [
