@@ -28,6 +28,7 @@ __all__ = [
     "filter_namespaces",
     "has_prefix",
     "json_equal",
+    "literal_prefix",
     "matches_filter",
     "namespace_matches",
     "rank_page",
@@ -177,6 +178,25 @@ def filter_namespaces(
     if op.max_depth is not None:
         matched = {ns[: op.max_depth] for ns in matched}
     return sorted(matched)[op.offset : op.offset + op.limit]
+
+
+def literal_prefix(op: ListNamespacesOp) -> tuple[str, ...]:
+    """The longest run of literal leading labels of ``op``'s prefix conditions.
+
+    Every namespace :func:`filter_namespaces` keeps starts with it, so a backend can narrow
+    its read to that prefix before filtering.
+    """
+    literal: tuple[str, ...] = ()
+    for condition in op.match_conditions or ():
+        if condition.match_type == "prefix":
+            labels: list[str] = []
+            for label in condition.path:
+                if label == "*":
+                    break
+                labels.append(label)
+            if len(labels) > len(literal):
+                literal = tuple(labels)
+    return literal
 
 
 def rank_page(

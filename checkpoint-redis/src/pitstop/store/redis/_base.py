@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import msgpack
 
@@ -24,6 +24,7 @@ from pitstop.store.base import (
     cosine_similarity,
     filter_namespaces,
     has_prefix,
+    literal_prefix,
     matches_filter,
     rank_page,
 )
@@ -32,8 +33,8 @@ from pitstop.store.redis import _scripts as s
 
 __all__ = ["AsyncSide", "BaseRedisStore", "Plan", "Stored", "SyncSide"]
 
-_T = TypeVar("_T")
-_Key = tuple[tuple[str, ...], str]
+SEARCH_CHUNK = 128
+"""Items a filtered search reads per script call (at least offset + limit)."""
 
 
 def _from_us(us: int) -> datetime:
@@ -96,6 +97,7 @@ class BaseRedisStore(StoreCore):
         self.keys = s.store_keys(prefix)
         super().__init__(index=index, ttl=ttl, clock=clock)
         self._serde = MsgpackSerializer()
+        self._indexed = False
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -107,6 +109,8 @@ class BaseRedisStore(StoreCore):
             self._check_dims(documents)
         by_text = dict(zip(plan.texts, documents, strict=True))
         now_us = _to_us(now)
+        if now_us < 0:
+            raise InvalidArgumentError(f"the store's clock reads {now}, before 1970")
         args: builtins.list[Any] = [now_us, now_us // 1000]
         for key, op in plan.puts.items():
             m = s.member(op.namespace, op.key)
@@ -169,23 +173,38 @@ class BaseRedisStore(StoreCore):
             refresh.append(found)
         return found.item()
 
-    def _search_result(
-        self,
-        op: SearchOp,
-        entries: Sequence[Any],
-        now_ms: int,
-        queries: Mapping[str, Sequence[float]],
-        refresh: builtins.list[Stored],
-    ) -> builtins.list[SearchItem]:
-        """Filter every candidate first, then order and page: a page is never short."""
-        matches = [
+    def _search_args(self, op: SearchOp) -> tuple[bool, int, int]:
+        """``(vector, skip, want)`` of a search's first ``SEARCH`` call.
+
+        A vector search reads every candidate (brute force); a search without filter lets the
+        script skip the offset and stop at the page; a filtered one reads chunks in recency
+        order until the page is full.
+        """
+        if op.query and self.embeddings is not None:
+            return True, 0, 0
+        if op.filter:
+            return False, 0, max(SEARCH_CHUNK, op.offset + op.limit)
+        return False, op.offset, op.limit
+
+    def _matches(self, op: SearchOp, entries: Sequence[Any], now_ms: int) -> builtins.list[Stored]:
+        """The entries of a ``SEARCH`` reply that are live and pass the filter (order kept)."""
+        return [
             item
             for item in (self._decode(e, now_ms) for e in entries)
             if item is not None
             and has_prefix(item.namespace, op.namespace_prefix)
             and matches_filter(item.value, op.filter)
         ]
-        matches.sort(key=lambda m: (m.updated_at, m.seq), reverse=True)
+
+    def _search_result(
+        self,
+        op: SearchOp,
+        matches: Sequence[Stored],
+        skipped: int,
+        queries: Mapping[str, Sequence[float]],
+        refresh: builtins.list[Stored],
+    ) -> builtins.list[SearchItem]:
+        """Order (vector search) and page the matches (newest first, ``skipped`` already)."""
         page: builtins.list[tuple[float | None, Stored]]
         if op.query and self.embeddings is not None:
             query = queries[op.query]
@@ -197,18 +216,27 @@ class BaseRedisStore(StoreCore):
             unscored = [m for m in matches if not m.vectors]
             page = rank_page(scored, unscored, offset=op.offset, limit=op.limit)
         else:
-            page = [(None, m) for m in matches[op.offset : op.offset + op.limit]]
+            start = op.offset - skipped
+            page = [(None, m) for m in matches[start : start + op.limit]]
         for _, item in page:
             if op.refresh_ttl and item.ttl is not None:
                 refresh.append(item)
         return [item.search_item(score) for score, item in page]
 
     @staticmethod
+    def _namespace_bounds(op: ListNamespacesOp) -> tuple[bytes, bytes]:
+        """ZRANGEBYLEX bounds over the namespace index: the op's literal prefix."""
+        literal = literal_prefix(op)
+        if not literal:
+            return b"-", b"+"
+        enc = s.ns_enc(literal).encode()
+        return b"[" + enc, b"(" + enc + b"\xff"
+
+    @staticmethod
     def _namespaces_result(
-        op: ListNamespacesOp, entries: Sequence[Any], now_ms: int
+        op: ListNamespacesOp, encoded: Sequence[bytes]
     ) -> builtins.list[tuple[str, ...]]:
-        live = {s.namespace_of(e[0]) for e in entries if not (e[3] and float(e[3]) <= now_ms)}
-        return filter_namespaces(live, op)
+        return filter_namespaces((s.namespace_of(e) for e in encoded), op)
 
     @staticmethod
     def _refresh_args(items: Sequence[Stored], now: datetime) -> builtins.list[Any]:

@@ -9,14 +9,23 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import redis
 from pitstop.checkpoint.redis._scripts import Script
-from pitstop.store.base import GetOp, IndexConfig, ListNamespacesOp, Op, Result, SearchOp, TTLConfig
+from pitstop.store.base import (
+    GetOp,
+    IndexConfig,
+    ListNamespacesOp,
+    Op,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+)
 from pitstop.store.redis import _scripts as s
 from pitstop.store.redis._base import Stored, _to_us
 from pitstop.store.redis._base import SyncSide as _Side
@@ -29,18 +38,25 @@ class RedisStore(_Side):
     """A long-term memory store on plain Redis (hashes, sorted sets, Lua): TTL, filters, vectors.
 
     Results equal :class:`~pitstop.store.memory.InMemoryStore`'s for the same operations. All
-    keys of a store share one hash tag, so it works on a cluster (in one slot). A ``search``
-    reads every item under its namespace prefix in one script call, applies the filter, then
-    orders and pages, so a page is never short; vector search is brute force (float32
-    embeddings, cosine similarity, max-pooled over an item's fields). Expired items are never
-    returned; :meth:`sweep_ttl` deletes them. Reads run before the batch's writes, which are
-    applied in one atomic script.
+    keys of a store share one hash tag, so it works on a cluster (in one slot). Two indexes,
+    kept in step by the write scripts, let reads avoid the whole store: ``list_namespaces``
+    ranges over the sorted set of namespaces under its literal prefix, and ``search`` pages
+    through a recency index newest first (a prefix holding under an eighth of the store is
+    read and sorted in the script instead), so an unfiltered page reads just the page; a
+    filtered one reads chunks in order until the page is full (one script call per chunk:
+    under concurrent writes a multi-chunk page is not one snapshot). Vector search is brute
+    force (float32 embeddings, cosine similarity, max-pooled over an item's fields) over the
+    items under the prefix. Expired items are never returned, whatever the sweeper does:
+    expiry is decided by the store's clock at every read, so ``refresh_on_read`` is exact;
+    :meth:`sweep_ttl` (or the sweeper, :meth:`start_ttl_sweeper`) deletes them to free memory.
+    Reads run before the batch's writes, which are applied in one atomic script.
 
     Args:
         client: the client (not closed by the store; ``from_conn_string`` closes its own).
         prefix: the hash tag of every key of this store.
         index: vector-index configuration (``dims``, ``embed``, ``fields``).
-        ttl: TTL configuration (``default_ttl``, ``refresh_on_read``).
+        ttl: TTL configuration (``default_ttl``, ``refresh_on_read``,
+            ``sweep_interval_minutes``: the sweeper's default interval).
         clock: returns the current time (timezone-aware); injectable for tests.
     """
 
@@ -66,11 +82,16 @@ class RedisStore(_Side):
         prefix: str = "pitstop",
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> Iterator[RedisStore]:
-        """Open a store on a ``redis://`` URL; the client closes on exit."""
+        """Open a store on a ``redis://`` URL; the client closes (and the sweeper stops) on exit."""
         client = redis.Redis.from_url(conn_string)
         try:
-            yield cls(client, prefix=prefix, index=index, ttl=ttl)
+            store = cls(client, prefix=prefix, index=index, ttl=ttl, clock=clock)
+            try:
+                yield store
+            finally:
+                store.stop_ttl_sweeper()
         finally:
             client.close()
 
@@ -80,8 +101,36 @@ class RedisStore(_Side):
         except NoScriptError:
             return self._cmd.eval(script.text, len(keys), *keys, *args)
 
+    def _ensure_index(self) -> None:
+        """Build the namespace and recency indexes of data written before they existed (once)."""
+        if not self._indexed:
+            self._eval(s.INDEX, self.keys, [s.INDEX_VERSION])
+            self._indexed = True
+
     def _read(self, bounds: tuple[bytes, bytes], records: bool = True) -> Any:
         return self._eval(s.READ, self.keys[:4], [*bounds, "1" if records else "0"])
+
+    def _search(
+        self,
+        op: SearchOp,
+        now_ms: int,
+        queries: Mapping[str, Sequence[float]],
+        refresh: builtins.list[Stored],
+    ) -> builtins.list[SearchItem]:
+        if op.limit <= 0:
+            return []
+        enc = s.ns_enc(op.namespace_prefix)
+        vector, skip, want = self._search_args(op)
+        matches: builtins.list[Stored] = []
+        cursor = b""
+        while True:
+            done, cursor, entries = self._eval(
+                s.SEARCH, self.keys[:7], [enc, now_ms, cursor, skip, want]
+            )
+            matches += self._matches(op, entries, now_ms)
+            if done or vector or not op.filter or len(matches) >= op.offset + op.limit:
+                break
+        return self._search_result(op, matches, skip, queries, refresh)
 
     def batch(self, ops: Iterable[Op]) -> builtins.list[Result]:
         """Run ops in one batch; results are index-aligned with ``ops``.
@@ -98,6 +147,7 @@ class RedisStore(_Side):
             if plan.texts:
                 documents = self.embeddings.embed_documents(plan.texts)
             self._check_dims(queries.values())
+        self._ensure_index()
         now = self._now()
         now_ms = _to_us(now) // 1000
         refresh: builtins.list[Stored] = []
@@ -107,20 +157,22 @@ class RedisStore(_Side):
                 entries = self._read(self._range_of(op.namespace, op.key))
                 results.append(self._get_result(op, entries, now_ms, refresh))
             elif isinstance(op, SearchOp):
-                entries = self._read(self._range_of(op.namespace_prefix))
-                results.append(self._search_result(op, entries, now_ms, queries, refresh))
+                results.append(self._search(op, now_ms, queries, refresh))
             elif isinstance(op, ListNamespacesOp):
-                entries = self._read(self._range_of(()), records=False)
-                results.append(self._namespaces_result(op, entries, now_ms))
+                keys = [self.keys[0], self.keys[3], self.keys[5]]
+                bounds = self._namespace_bounds(op)
+                encoded = self._eval(s.LIST, keys, [*bounds, now_ms])
+                results.append(self._namespaces_result(op, encoded))
             else:
                 results.append(None)
         if refresh:
             self._eval(s.REFRESH, self.keys[3:4], self._refresh_args(refresh, now))
         if plan.puts:
-            self._eval(s.PUT, self.keys, self._put_args(plan, documents, now))
+            self._eval(s.PUT, self.keys[:7], self._put_args(plan, documents, now))
         return results
 
     def sweep_ttl(self) -> int:
         """Delete every expired item now; return how many were deleted."""
+        self._ensure_index()
         now_ms = _to_us(self._now()) // 1000
-        return int(self._eval(s.SWEEP, self.keys[:4], [now_ms]))
+        return int(self._eval(s.SWEEP, self.keys[:7], [now_ms]))

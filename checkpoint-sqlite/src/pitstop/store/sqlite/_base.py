@@ -38,6 +38,7 @@ from pitstop.store.base import (
     _sides,
     cosine_similarity,
     expires_at,
+    literal_prefix,
     rank_page,
 )
 from pitstop.store.base._core import Plan, StoreCore, decode_vector, encode_vector
@@ -286,17 +287,7 @@ class SearchQuery:
 
 def list_namespaces_sql(op: ListNamespacesOp, now_us: int) -> tuple[str, builtins.list[Any]]:
     """``LIST_PREFIXES``, narrowed by the literal leading labels of a prefix condition."""
-    literal: tuple[str, ...] = ()
-    for condition in op.match_conditions or ():
-        if condition.match_type == "prefix":
-            labels: builtins.list[str] = []
-            for label in condition.path:
-                if label == "*":
-                    break
-                labels.append(label)
-            if len(labels) > len(literal):
-                literal = tuple(labels)
-    ns_sql, ns_params = namespace_under(literal)
+    ns_sql, ns_params = namespace_under(literal_prefix(op))
     return q.LIST_PREFIXES + ns_sql, [now_us, *ns_params]
 
 
