@@ -34,7 +34,9 @@ from pitstop.store.redis import _scripts as s
 __all__ = ["AsyncSide", "BaseRedisStore", "Plan", "Stored", "SyncSide"]
 
 SEARCH_CHUNK = 128
-"""Items a filtered search reads per script call (at least offset + limit)."""
+"""Items a filtered search reads by its first script call (at least offset + limit); each
+further call reads twice as many, up to :data:`SEARCH_CHUNK_MAX`."""
+SEARCH_CHUNK_MAX = 8192
 
 
 def _from_us(us: int) -> datetime:

@@ -27,7 +27,7 @@ from pitstop.store.base import (
     TTLConfig,
 )
 from pitstop.store.redis import _scripts as s
-from pitstop.store.redis._base import Stored, _to_us
+from pitstop.store.redis._base import SEARCH_CHUNK_MAX, Stored, _to_us
 from pitstop.store.redis._base import SyncSide as _Side
 from redis.exceptions import NoScriptError
 
@@ -130,6 +130,7 @@ class RedisStore(_Side):
             matches += self._matches(op, entries, now_ms)
             if done or vector or not op.filter or len(matches) >= op.offset + op.limit:
                 break
+            want = min(want * 2, SEARCH_CHUNK_MAX)  # rare matches: fewer, larger reads
         return self._search_result(op, matches, skip, queries, refresh)
 
     def batch(self, ops: Iterable[Op]) -> builtins.list[Result]:
