@@ -388,3 +388,38 @@ def test_a_delta_with_a_missing_chain_is_a_corrupt_record(saver: SqliteSaver) ->
     with pytest.raises(CorruptRecordError, match="missing") as info:
         saver.get_tuple(cfg("t"))
     assert info.value.channel == "items"
+
+
+def test_a_listing_rebuilds_every_delta_value_as_its_own_objects(tmp_path: Path) -> None:
+    with SqliteSaver.from_conn_string(str(tmp_path / "l.db"), max_chain=4) as s:
+        parent = None
+        messages: list[dict[str, Any]] = []
+        for n in range(1, 41):  # items of every size class: fixarray, array16 headers
+            messages = [*messages, {"n": n, "text": "x" * n}]
+            version = f"{n:032d}.0.5"
+            cp = checkpoint(n, {"messages": version})
+            cp["channel_values"] = {"messages": messages}
+            s.put(cfg("t", "", parent), cp, {"step": n}, {"messages": version})  # type: ignore[arg-type]
+            parent = cp["id"]
+        listed = [x.checkpoint["channel_values"]["messages"] for x in s.list(cfg("t"))]
+        assert listed == [messages[:n] for n in range(40, 0, -1)]
+        # values sharing chain records are still separate objects
+        listed[0][0]["n"] = -1
+        assert listed[1][0]["n"] == 1
+        head = s.get_tuple(cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["messages"] == messages
+
+
+def test_a_corrupt_chain_part_in_a_listing_names_its_record(saver: SqliteSaver) -> None:
+    put_chain(saver, "t", 4)
+    first = saver.conn.execute(
+        "SELECT version FROM blobs WHERE channel = 'items' AND type = 'msgpack'"
+    ).fetchone()[0]
+    saver.conn.execute(
+        "UPDATE blobs SET blob = x'c1' WHERE channel = 'items' AND version = ?", (first,)
+    )
+    with pytest.raises(CorruptRecordError) as info:
+        list(saver.list(cfg("t")))
+    assert info.value.channel == "items"
+    assert info.value.thread_id == "t"

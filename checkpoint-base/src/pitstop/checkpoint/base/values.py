@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import msgpack
@@ -66,7 +66,50 @@ def _parse_delta(payload: bytes) -> tuple[list[str], Record]:
         chain, items_tag, items_payload = msgpack.unpackb(payload, raw=False)
     except Exception as exc:
         raise CorruptRecordError(f"delta record: {type(exc).__name__}: {exc}") from exc
-    return [str(v) for v in chain], (items_tag, items_payload)
+    return list(map(str, chain)), (items_tag, items_payload)
+
+
+def _array_body(payload: Any) -> tuple[int, int] | None:
+    """``(item count, header length)`` of a msgpack array document, ``None`` if not an array."""
+    if type(payload) is not bytes or not payload:
+        return None
+    first = payload[0]
+    if 0x90 <= first <= 0x9F:
+        return first & 0x0F, 1
+    if first == 0xDC and len(payload) >= 3:
+        return int.from_bytes(payload[1:3], "big"), 3
+    if first == 0xDD and len(payload) >= 5:
+        return int.from_bytes(payload[1:5], "big"), 5
+    return None
+
+
+def _array_header(count: int) -> bytes:
+    if count < 16:
+        return bytes((0x90 | count,))
+    if count < 0x10000:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def _concat_lists(parts: list[Record]) -> Record | None:
+    """One ``"msgpack"`` array holding the items of every part, or ``None`` if one is not such.
+
+    Decoding it once gives the same list as decoding each part and concatenating (msgpack
+    items are self-delimiting), with one serializer call instead of one per part.
+    """
+    total = 0
+    bodies: list[bytes] = []
+    for tag, payload in parts:
+        if tag != "msgpack":
+            return None
+        found = _array_body(payload)
+        if found is None:
+            return None
+        total += found[0]
+        bodies.append(payload[found[1] :] if found[1] < len(payload) else b"")
+    if total >= 2**32:
+        return None
+    return "msgpack", _array_header(total) + b"".join(bodies)
 
 
 def delta_chain(record: Record | None) -> list[str]:
@@ -192,11 +235,14 @@ class DeltaEncoder:
         *,
         load: Callable[[Record], Any] | None = None,
         remember: tuple[str, str, str, str] | None = None,
+        parsed: dict[str, Record] | None = None,
     ) -> Any:
         """The value of a record; ``fetch(versions)`` returns the records of a delta's chain.
 
         ``fetch`` is called at most once. ``remember=(thread_id, ns, channel, version)`` lets a
-        later ``encode`` of that channel write a delta against this value.
+        later ``encode`` of that channel write a delta against this value. ``parsed`` is a
+        cache the caller may keep while decoding several records of one channel (a page of
+        checkpoints sharing chain records): version -> the items part of its record.
         """
         load = load or self.serde.loads_typed
         tag, payload = _unwrap(record)
@@ -209,18 +255,12 @@ class DeltaEncoder:
         found = fetch(chain) if chain else {}
         parts: list[Record] = []
         for i, dep in enumerate(chain):
-            dep_record = found.get(dep)
-            if dep_record is None:
-                raise CorruptRecordError(f"delta record: version {dep!r} of its chain is missing")
-            dep_tag, dep_payload = _unwrap(dep_record)
-            if i == 0:
-                if dep_tag == DELTA_TAG:
-                    raise CorruptRecordError("delta record: its chain does not start full")
-                parts.append((dep_tag, dep_payload))
-            else:
-                if dep_tag != DELTA_TAG:
-                    raise CorruptRecordError("delta record: a full record inside its chain")
-                parts.append(_parse_delta(dep_payload)[1])
+            part = parsed.get(dep) if parsed is not None else None
+            if part is None:
+                part = self._part(found.get(dep), dep, first=i == 0)
+                if parsed is not None:
+                    parsed[dep] = part
+            parts.append(part)
         parts.append(own)
         value = self._join(parts, load)
         if remember is not None:
@@ -228,7 +268,29 @@ class DeltaEncoder:
         return value
 
     @staticmethod
-    def _join(parts: Iterable[Record], load: Callable[[Record], Any]) -> list[Any]:
+    def _part(dep_record: Record | None, dep: str, *, first: bool) -> Record:
+        """The items a chain record adds (its whole value for the first, full, record)."""
+        if dep_record is None:
+            raise CorruptRecordError(f"delta record: version {dep!r} of its chain is missing")
+        dep_tag, dep_payload = _unwrap(dep_record)
+        if first:
+            if dep_tag == DELTA_TAG:
+                raise CorruptRecordError("delta record: its chain does not start full")
+            return dep_tag, dep_payload
+        if dep_tag != DELTA_TAG:
+            raise CorruptRecordError("delta record: a full record inside its chain")
+        return _parse_delta(dep_payload)[1]
+
+    @staticmethod
+    def _join(parts: list[Record], load: Callable[[Record], Any]) -> list[Any]:
+        joined = _concat_lists(parts) if len(parts) > 1 else None
+        if joined is not None:
+            try:
+                loaded = load(joined)
+            except Exception:  # decode part by part: the error names the bad part
+                loaded = None
+            if type(loaded) is list:
+                return loaded
         result: list[Any] = []
         for part in parts:
             loaded = load(part)
@@ -238,6 +300,14 @@ class DeltaEncoder:
                 )
             result.extend(loaded)
         return result
+
+    def remember_read(self, where: tuple[str, str, str, str], value: list[Any]) -> None:
+        """Note a full list value read at ``where=(thread_id, ns, channel, version)``.
+
+        What :meth:`decode` does with ``remember=`` for a full record, for a caller that
+        decoded the record itself.
+        """
+        self._remember_read(where, value, [])
 
     def _remember_read(
         self, where: tuple[str, str, str, str], value: list[Any], chain: list[str]

@@ -332,20 +332,39 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         }
         values: dict[int, builtins.list[Row]] = {}
         for value_row in value_rows:
-            values.setdefault(value_row[0], []).append(value_row)
+            found = values.get(value_row[0])
+            if found is None:
+                values[value_row[0]] = [value_row]
+            else:
+                found.append(value_row)
         writes: dict[int, builtins.list[Row]] = {}
         for write_row in write_rows:
-            writes.setdefault(write_row[0], []).append(write_row)
+            found = writes.get(write_row[0])
+            if found is None:
+                writes[write_row[0]] = [write_row]
+            else:
+                found.append(write_row)
         # The serializer is called directly; only a failure goes through `_load` again, which
         # raises the error naming the record (same result, without a wrapper per value).
         loads = self.serde.loads_typed
         load = self._load
         make_config = self._make_config
+        # The items each chain record adds, parsed once per page and channel: a listing's
+        # checkpoints share most of their chains.
+        parsed: dict[tuple[str, str, str], dict[str, tuple[str, bytes]]] = {}
+        json_loads = json.loads
         result: builtins.list[CheckpointTuple | None] = []
         for row in rows:
-            rowid, thread_id, ns, checkpoint_id, parent_id, type_, blob = row[:7]
+            rowid, thread_id, ns, checkpoint_id, parent_id, type_, blob, text, meta_type = row[:9]
             where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
-            metadata = self._decode_metadata(row, where)
+            metadata: Any = None
+            if meta_type is None:
+                try:
+                    metadata = json_loads(text)
+                except ValueError:
+                    metadata = None
+            if type(metadata) is not dict:
+                metadata = self._decode_metadata(row, where)
             if filter and not metadata_matches(metadata, filter):
                 result.append(None)
                 continue
@@ -357,8 +376,17 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                 raise self._corrupt(TypeError("not a mapping"), row, "checkpoint")
             channel_values: dict[str, Any] = {}
             for _, channel, vtype, vblob, version in values.get(rowid, ()):
+                if vtype == "msgpack":  # a full value, uncompressed: no delta layer involved
+                    try:
+                        value = loads((vtype, vblob))
+                    except Exception:
+                        value = load((vtype, vblob), channel=channel, **where)
+                    if isinstance(value, list):
+                        self._values.remember_read((thread_id, ns, channel, version), value)
+                    channel_values[channel] = value
+                    continue
                 channel_values[channel] = self._value(
-                    (vtype, vblob), (thread_id, ns, channel, version), chains, where
+                    (vtype, vblob), (thread_id, ns, channel, version), chains, where, parsed
                 )
             checkpoint["channel_values"] = channel_values
             pending: builtins.list[PendingWrite] = []
@@ -385,6 +413,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         key: tuple[str, str, str, str],
         chains: Mapping[tuple[str, str, str, str], tuple[str, bytes]],
         where: Mapping[str, Any],
+        parsed: dict[tuple[str, str, str], dict[str, tuple[str, bytes]]] | None = None,
     ) -> Any:
         """Decode a value record; a delta is rebuilt from the chain records read with it."""
         thread_id, ns, channel, _ = key
@@ -402,8 +431,11 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             found = ((v, chains.get((thread_id, ns, channel, v))) for v in versions)
             return {v: r for v, r in found if r is not None}
 
+        cache = None
+        if parsed is not None:
+            cache = parsed.setdefault((thread_id, ns, channel), {})
         try:
-            return self._values.decode(record, fetch, load=load, remember=key)
+            return self._values.decode(record, fetch, load=load, remember=key, parsed=cache)
         except CorruptRecordError as exc:
             if exc.thread_id is not None:
                 raise
