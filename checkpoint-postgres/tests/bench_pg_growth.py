@@ -1,7 +1,10 @@
 """Storage growth of a chat thread on the PostgreSQL saver, next to LangGraph's ``PostgresSaver``.
 
-``uv run python checkpoint-postgres/tests/bench_pg_growth.py [--steps 50,200,800] [--repeat 20]
-[--trials 1] [--api sync|async] [--no-official] [--json] [--chart docs/charts/growth-postgres.png]``
+``uv run python checkpoint-postgres/tests/bench_pg_growth.py``
+
+Options: ``--steps 50,100,200,400,600,800`` (marks), ``--repeat 20`` (timed calls per mark),
+``--trials 1``, ``--api sync|async``, ``--no-official``, ``--json``, ``--save-json out.json``,
+``--chart docs/charts/growth-postgres.png``.
 
 Runs the growth workload of ``pitstop-conformance bench --growth``
 (:mod:`pitstop.conformance.bench_growth`): one thread per saver, one ~300-byte message (prose-like
@@ -33,6 +36,7 @@ from pitstop.checkpoint.postgres import AsyncPostgresSaver, PostgresSaver
 from pitstop.conformance import bench_growth
 from pitstop.conformance.factory import SaverFactory
 
+STEPS = "50,100,200,400,600,800"
 CHART = Path(__file__).resolve().parents[2] / "docs" / "charts" / "growth-postgres.png"
 
 
@@ -56,12 +60,13 @@ def pitstop(api: str, **options: Any) -> Callable[[], Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", default="50,200,800", help="marks, comma-separated")
+    parser.add_argument("--steps", default=STEPS, help="marks, comma-separated")
     parser.add_argument("--repeat", type=int, default=20, help="timed calls per mark")
     parser.add_argument("--trials", type=int, default=1, help="fresh threads per saver")
     parser.add_argument("--api", choices=("sync", "async"), default="sync")
     parser.add_argument("--no-official", action="store_true", help="skip LangGraph's saver")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--save-json", help="also write the JSON to this file")
     parser.add_argument("--chart", default=str(CHART), help="chart path ('' for none)")
     args = parser.parse_args()
     api = args.api
@@ -91,6 +96,8 @@ def main() -> None:
         results = bench_growth.run_growth(
             factories, marks=marks, api=api, samples=args.repeat, trials=args.trials
         )
+    except bench_growth.GrowthError as exc:
+        sys.exit(f"growth benchmark failed: {exc}")
     finally:
         drop_schemas()
     print(
@@ -98,6 +105,8 @@ def main() -> None:
     )
     if note:
         print(note)
+    if args.save_json:
+        Path(args.save_json).write_text(bench_growth.growth_to_json(results))
     if args.chart:
         Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
         title = f"PostgreSQL: one chat thread growing ({api} API); stored bytes = tables + TOAST"

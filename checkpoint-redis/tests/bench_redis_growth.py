@@ -1,7 +1,10 @@
 """Redis memory of a growing chat thread, with and without the delta layer.
 
-``uv run python checkpoint-redis/tests/bench_redis_growth.py [--steps 50,200,800] [--repeat 20]
-[--trials 1] [--api sync|async] [--json] [--chart docs/charts/growth-redis.png]``
+``uv run python checkpoint-redis/tests/bench_redis_growth.py``
+
+Options: ``--steps 50,100,200,400,600,800`` (marks), ``--repeat 20`` (timed calls per mark),
+``--trials 1``, ``--api sync|async``, ``--json``, ``--save-json out.json``,
+``--chart docs/charts/growth-redis.png``.
 
 Runs the growth workload of ``pitstop-conformance bench --growth``
 (:mod:`pitstop.conformance.bench_growth`): one thread per saver, one ~300-byte message (prose-like
@@ -30,6 +33,7 @@ from redis_factories import async_saver, cleanup, sync_saver
 from pitstop.conformance import bench_growth
 from pitstop.conformance.factory import SaverFactory
 
+STEPS = "50,100,200,400,600,800"
 CHART = Path(__file__).resolve().parents[2] / "docs" / "charts" / "growth-redis.png"
 
 
@@ -46,11 +50,12 @@ def stored_bytes(saver: Any) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", default="50,200,800", help="marks, comma-separated")
+    parser.add_argument("--steps", default=STEPS, help="marks, comma-separated")
     parser.add_argument("--repeat", type=int, default=20, help="timed calls per mark")
     parser.add_argument("--trials", type=int, default=1, help="fresh threads per saver")
     parser.add_argument("--api", choices=("sync", "async"), default="sync")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--save-json", help="also write the JSON to this file")
     parser.add_argument("--chart", default=str(CHART), help="chart path ('' for none)")
     args = parser.parse_args()
     api = args.api
@@ -77,6 +82,8 @@ def main() -> None:
         results = bench_growth.run_growth(
             factories, marks=marks, api=api, samples=args.repeat, trials=args.trials
         )
+    except bench_growth.GrowthError as exc:
+        sys.exit(f"growth benchmark failed: {exc}")
     finally:
         cleanup()
     print(
@@ -86,6 +93,8 @@ def main() -> None:
         "langgraph RedisSaver: n/a (langgraph-checkpoint-redis needs the RedisJSON and "
         "RediSearch modules of Redis Stack; this server is plain Redis 7)"
     )
+    if args.save_json:
+        Path(args.save_json).write_text(bench_growth.growth_to_json(results))
     if args.chart:
         Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
         title = (

@@ -1,7 +1,10 @@
 """Storage growth of a chat thread on the SQLite saver, next to LangGraph's ``SqliteSaver``.
 
-``uv run python checkpoint-sqlite/tests/bench_growth.py [--steps 50,200,800] [--repeat 20]
-[--trials 1] [--api sync|async] [--no-official] [--json] [--chart docs/charts/growth-sqlite.png]``
+``uv run python checkpoint-sqlite/tests/bench_growth.py``
+
+Options: ``--steps 50,100,200,400,600,800`` (marks), ``--repeat 20`` (timed calls per mark),
+``--trials 1``, ``--api sync|async``, ``--no-official``, ``--json``, ``--save-json out.json``,
+``--chart docs/charts/growth-sqlite.png``.
 
 Runs the growth workload of ``pitstop-conformance bench --growth``
 (:mod:`pitstop.conformance.bench_growth`): one thread per saver, one ~300-byte message appended
@@ -32,6 +35,7 @@ from pitstop.checkpoint.sqlite import AsyncSqliteSaver, SqliteSaver
 from pitstop.conformance import bench_growth
 from pitstop.conformance.factory import SaverFactory
 
+STEPS = "50,100,200,400,600,800"
 CHART = Path(__file__).resolve().parents[2] / "docs" / "charts" / "growth-sqlite.png"
 _PATHS: dict[int, str] = {}
 
@@ -93,12 +97,13 @@ def official(api: str) -> Callable[[], Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", default="50,200,800", help="marks, comma-separated")
+    parser.add_argument("--steps", default=STEPS, help="marks, comma-separated")
     parser.add_argument("--repeat", type=int, default=20, help="timed calls per mark")
     parser.add_argument("--trials", type=int, default=1, help="fresh threads per saver")
     parser.add_argument("--api", choices=("sync", "async"), default="sync")
     parser.add_argument("--no-official", action="store_true", help="skip LangGraph's saver")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--save-json", help="also write the JSON to this file")
     parser.add_argument("--chart", default=str(CHART), help="chart path ('' for none)")
     args = parser.parse_args()
     api = args.api
@@ -123,14 +128,19 @@ def main() -> None:
             SaverFactory(official(api), stored_bytes=stored_bytes, name="langgraph SqliteSaver")
         )
     marks = tuple(int(m) for m in args.steps.split(","))
-    results = bench_growth.run_growth(
-        factories, marks=marks, api=api, samples=args.repeat, trials=args.trials
-    )
+    try:
+        results = bench_growth.run_growth(
+            factories, marks=marks, api=api, samples=args.repeat, trials=args.trials
+        )
+    except bench_growth.GrowthError as exc:
+        sys.exit(f"growth benchmark failed: {exc}")
     print(
         bench_growth.growth_to_json(results) if args.json else bench_growth.render_growth(results)
     )
     if note:
         print(note)
+    if args.save_json:
+        Path(args.save_json).write_text(bench_growth.growth_to_json(results))
     if args.chart:
         Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
         title = f"SQLite: one chat thread growing ({api} API); stored bytes = file + WAL"

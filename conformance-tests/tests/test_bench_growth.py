@@ -118,10 +118,12 @@ def _results() -> list[GrowthResult]:
 def test_render_growth() -> None:
     lines = bench_growth.render_growth(_results()).splitlines()
     assert lines[0].startswith("one chat thread, one ~300-byte message per step (sync API)")
-    table = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
-    assert lines[2].split() == ["stored", "MiB", "50", "200", "KiB/step", "50-200"]
-    assert lines[3].split() == ["subject", "1.00", "4.00", "20.48"]  # 3 MiB over 150 steps
-    assert lines[4].split() == ["baseline", "n/a", "n/a", "n/a"]
+    assert lines[2].split() == ["stored", "MiB", "50", "200"]
+    assert lines[3].split() == ["subject", "1.00", "4.00"]
+    assert lines[4].split() == ["baseline", "n/a", "n/a"]
+    assert lines[6].split() == ["KiB/step", "between", "marks", "50-200"]
+    assert lines[7].split() == ["subject", "20.48"]  # 3 MiB over 150 steps
+    assert lines[8].split() == ["baseline", "n/a"]
     put = lines.index(next(line for line in lines if line.startswith("put ms")))
     assert lines[put + 1].split() == ["subject", "0.200", "0.300"]
     assert lines[put + 2].split() == ["baseline", "0.400", "0.600"]
@@ -131,7 +133,8 @@ def test_render_growth() -> None:
     assert lines[ratios].split()[-3:] == ["bytes", "put", "get"]
     assert lines[ratios + 1].split() == ["baseline", "n/a", "0.50x", "0.50x"]
     assert "ratio = subject (subject) / baseline" in lines[ratios + 2]
-    assert "subject" in table
+    one_mark = [GrowthResult("only", "sync", [GrowthPoint(5, 10, 0.1, 0.1)])]
+    assert "KiB/step between marks" not in bench_growth.render_growth(one_mark)
     assert bench_growth.render_growth([]) == "no results"
     assert "subject / baseline" not in bench_growth.render_growth(_results()[:1])
 
@@ -166,7 +169,7 @@ def test_cli_growth_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[2].split()[:4] == ["stored", "MiB", "5", "20"]
+    assert lines[2].split() == ["stored", "MiB", "5", "20"]
     assert lines[3].split()[0] == "memory:saver"
     assert lines[4].split()[0] == "test_bench_growth:full_values"
     assert "subject / baseline, 20 steps" in out

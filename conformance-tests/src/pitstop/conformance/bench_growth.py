@@ -250,18 +250,28 @@ def render_growth(results: Sequence[GrowthResult]) -> str:
         f"one chat thread, one ~300-byte message per step ({results[0].api} API); "
         "factories grown in lockstep",
         "",
-        f"{'stored MiB':<{width}}{steps_header}"
-        + "".join(f"{f'KiB/step {a}-{b}':>19}" for a, b in intervals),
+        f"{'stored MiB':<{width}}{steps_header}",
     ]
     for r in results:
-        line = f"{r.factory:<{width}}" + "".join(f"{_mib(p.stored_bytes):>10}" for p in r.points)
-        for a, b in intervals:
-            pa, pb = r.at(a), r.at(b)
-            if pa and pb and pa.stored_bytes is not None and pb.stored_bytes is not None:
-                line += f"{(pb.stored_bytes - pa.stored_bytes) / (b - a) / 1024:>19.2f}"
-            else:
-                line += f"{'n/a':>19}"
-        lines.append(line)
+        lines.append(
+            f"{r.factory:<{width}}" + "".join(f"{_mib(p.stored_bytes):>10}" for p in r.points)
+        )
+    if intervals:
+        labels = [f"{a}-{b}" for a, b in intervals]
+        cell = max(10, *(len(label) + 2 for label in labels))
+        lines += [
+            "",
+            f"{'KiB/step between marks':<{width}}" + "".join(f"{x:>{cell}}" for x in labels),
+        ]
+        for r in results:
+            line = f"{r.factory:<{width}}"
+            for a, b in intervals:
+                pa, pb = r.at(a), r.at(b)
+                if pa and pb and pa.stored_bytes is not None and pb.stored_bytes is not None:
+                    line += f"{(pb.stored_bytes - pa.stored_bytes) / (b - a) / 1024:>{cell}.2f}"
+                else:
+                    line += f"{'n/a':>{cell}}"
+            lines.append(line)
     for title, attr in (("put ms", "put_ms"), ("get_tuple latest ms", "get_ms")):
         lines += ["", f"{title:<{width}}{steps_header}"]
         for r in results:

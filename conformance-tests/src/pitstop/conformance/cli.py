@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib.metadata
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -68,6 +69,8 @@ def _bench(args: argparse.Namespace) -> int:
     from pitstop.conformance import bench
     from pitstop.conformance.factory import as_saver_factory
 
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # factories in the current directory, as with python -m
     factories = [as_saver_factory(args.saver)]
     factories += [as_saver_factory(b) for b in args.baseline or ()]
     for factory, spec in zip(factories, [args.saver, *(args.baseline or ())], strict=True):

@@ -49,3 +49,18 @@ def langgraph_saver() -> Any:
     from langgraph.checkpoint.memory import InMemorySaver as LangGraphInMemorySaver
 
     return LangGraphInMemorySaver()
+
+
+def _plain(value: Any) -> Any:
+    """Nested (default)dicts as plain dicts, so they pickle (LangGraph's hold lambdas)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _langgraph_stored_bytes(s: Any) -> int:
+    """Size of everything LangGraph's saver holds, pickled (as for pitstop's saver)."""
+    return len(pickle.dumps((_plain(s.storage), _plain(s.writes), _plain(s.blobs))))
+
+
+langgraph_saver.stored_bytes = _langgraph_stored_bytes  # type: ignore[attr-defined]
