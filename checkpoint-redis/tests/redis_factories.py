@@ -71,6 +71,16 @@ def open_async(url: str, prefix: str) -> Any:
     return AsyncRedisSaver.from_conn_string(url, prefix=prefix)
 
 
+def open_cluster_sync(url: str, prefix: str) -> Any:
+    """What another process calls to open the same storage on a cluster (sync)."""
+    return RedisSaver.from_conn_string(url, prefix=prefix, cluster=True)
+
+
+def open_cluster_async(url: str, prefix: str) -> Any:
+    """What another process calls to open the same storage on a cluster (async)."""
+    return AsyncRedisSaver.from_conn_string(url, prefix=prefix, cluster=True)
+
+
 @contextlib.contextmanager
 def sync_saver(
     prefix: str | None = None, *, keep: bool = False, **options: Any

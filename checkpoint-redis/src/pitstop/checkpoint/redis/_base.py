@@ -23,6 +23,7 @@ from pitstop.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     CorruptRecordError,
+    DeltaChannelHistory,
     InvalidArgumentError,
     PendingWrite,
     RetentionPolicy,
@@ -46,7 +47,8 @@ __all__ = [
 ]
 
 PAGE_SIZE: Final = 100
-"""Checkpoints read per round trip by ``list()`` when a filter is set or no limit is given."""
+"""Checkpoints read per round trip by ``list()`` when a filter is set or no limit is given, and
+ancestors walked per round trip by ``get_delta_channel_history``."""
 
 INLINE_VALUES_MAX: Final = 8 * 1024
 """Up to this many bytes of new full values a standalone ``put`` is one ``EVALSHA`` of ``PUT``
@@ -64,12 +66,39 @@ MAX_RETRIES: Final = 50
 
 _EMPTY: Final = b"empty\x00"
 _DELTA: Final = DELTA_TAG.encode()
+_CHAINED: Final = b"\x01"
+"""First byte of a delta record stored with its chain's versions in front (see ``_scripts``)."""
+
+
+def _chain_header(blob: bytes) -> tuple[builtins.list[bytes], int]:
+    """The chain versions in front of a stored delta record, and where its record starts."""
+    versions: builtins.list[bytes] = []
+    pos = 1
+    while blob[pos] != 0:
+        colon = blob.index(b":", pos)
+        end = colon + 1 + int(blob[pos:colon])
+        versions.append(blob[colon + 1 : end])
+        pos = end
+    return versions, pos + 1
+
+
+def _stored(tag: str, data: bytes, chain: Sequence[str] = ()) -> bytes:
+    """How a value record is stored: ``<tag>\\0<bytes>``, a delta with its chain in front."""
+    if not chain:
+        return tag.encode() + b"\x00" + data
+    head = b"".join(k.part(v).encode() for v in chain)
+    return _CHAINED + head + b"\x00" + tag.encode() + b"\x00" + data
 
 
 def _split(blob: bytes) -> tuple[str, bytes]:
-    """A stored value ``<tag>\\0<bytes>`` as a record ``(tag, bytes)``."""
-    sep = blob.index(b"\x00")
-    return blob[:sep].decode(), blob[sep + 1 :]
+    """A stored value as a record ``(tag, bytes)``."""
+    start = _chain_header(blob)[1] if blob[:1] == _CHAINED else 0
+    sep = blob.index(b"\x00", start)
+    return blob[start:sep].decode(), blob[sep + 1 :]
+
+
+def _is_delta(blob: bytes) -> bool:
+    return blob[:1] == _CHAINED or blob.startswith(_DELTA)
 
 
 def _chain_fields(value_field: bytes, blob: bytes | None) -> builtins.list[bytes]:
@@ -78,15 +107,18 @@ def _chain_fields(value_field: bytes, blob: bytes | None) -> builtins.list[bytes
     A value field is ``<ns part><channel part><version>``; a chain lists versions of the same
     namespace and channel.
     """
-    if not blob or not blob.startswith(_DELTA):
+    if not blob or not _is_delta(blob):
         return []
-    chain = delta_chain(_split(blob))
+    if blob[:1] == _CHAINED:
+        chain = _chain_header(blob)[0]
+    else:  # stored before chains led the record
+        chain = [v.encode() for v in delta_chain(_split(blob))]
     if not chain:
         return []
     prefix = _ns_part_of(value_field)
     rest = value_field[len(prefix) :]
     channel_part = _ns_part_of(rest)
-    return [prefix + channel_part + v.encode() for v in chain]
+    return [prefix + channel_part + v for v in chain]
 
 
 def ttl_ms(ttl: timedelta | float | None) -> int:
@@ -291,7 +323,7 @@ class BaseRedisSaver(BaseCheckpointSaver):
                     values[channel],
                     self._dumper(channel, where),
                 )
-                args.append(tag.encode() + b"\x00" + data)
+                args.append(_stored(tag, data, chain))
                 checks.extend((chp + v).encode() for v in chain)
             else:
                 args.append(_EMPTY)
@@ -346,7 +378,7 @@ class BaseRedisSaver(BaseCheckpointSaver):
         full: builtins.list[Any] = []
         deltas: builtins.list[Any] = []
         for i in range(n, len(args), 2):
-            (deltas if args[i + 1].startswith(_DELTA) else full).extend(args[i : i + 2])
+            (deltas if _is_delta(args[i + 1]) else full).extend(args[i : i + 2])
         return head, full, deltas
 
     def _put_chains(self, args: Sequence[Any]) -> builtins.list[bytes]:
@@ -452,14 +484,53 @@ class BaseRedisSaver(BaseCheckpointSaver):
             if not raw_cv or not isinstance(vals, builtins.list):
                 continue
             for (_, f), blob in zip(_unpack(raw_cv), vals, strict=False):
-                field = f if isinstance(f, bytes) else f.encode()
-                have.add(field)
-                pairs.append((field, blob))
+                if blob:  # (None: not read, e.g. a channel HISTORY no longer needed)
+                    field = f if isinstance(f, bytes) else f.encode()
+                    have.add(field)
+                    pairs.append((field, blob))
         for field, blob in pairs:
             for dep in _chain_fields(field, blob):
                 if dep not in have:
                     wanted[dep] = None
         return builtins.list(wanted)
+
+    @staticmethod
+    def _page_reply(reply: Sequence[Any]) -> tuple[Any, dict[bytes, bytes | None]]:
+        """``(entries, chain records)`` of a ``PAGE``/``HISTORY`` reply."""
+        extra = reply[1]
+        return reply[0], dict(zip(extra[::2], extra[1::2], strict=True))
+
+    def _history(
+        self,
+        thread_id: str,
+        channels: Sequence[str],
+        found: Iterable[CheckpointTuple],
+    ) -> dict[str, DeltaChannelHistory]:
+        """Delta-channel history from the ancestors ``HISTORY`` returned, nearest first.
+
+        A channel collects the writes of each ancestor until (and including) the nearest one
+        that stores a value for it, its seed.
+        """
+        collected: dict[str, builtins.list[PendingWrite]] = {ch: [] for ch in channels}
+        seeds: dict[str, Any] = {}
+        remaining = set(channels)
+        for ancestor in found:
+            if not remaining:
+                break
+            for write in reversed(ancestor.pending_writes or ()):
+                if write[1] in remaining:
+                    collected[write[1]].append(write)
+            values = ancestor.checkpoint["channel_values"]
+            for ch in [ch for ch in remaining if ch in values]:
+                seeds[ch] = values[ch]
+                remaining.discard(ch)
+        result: dict[str, DeltaChannelHistory] = {}
+        for ch in channels:
+            entry: DeltaChannelHistory = {"writes": collected[ch][::-1]}
+            if ch in seeds:
+                entry["seed"] = seeds[ch]
+            result[ch] = entry
+        return result
 
     @staticmethod
     def _page_values(entries: Sequence[Sequence[Any]]) -> dict[bytes, bytes | None]:
@@ -470,7 +541,8 @@ class BaseRedisSaver(BaseCheckpointSaver):
             if not raw_cv or not isinstance(vals, builtins.list):
                 continue
             for (_, f), blob in zip(_unpack(raw_cv), vals, strict=False):
-                out[f if isinstance(f, bytes) else f.encode()] = blob
+                if blob:
+                    out[f if isinstance(f, bytes) else f.encode()] = blob
         return out
 
     @staticmethod
@@ -518,7 +590,7 @@ class BaseRedisSaver(BaseCheckpointSaver):
             cv_pairs = _unpack(raw_cv)
             found: dict[bytes, bytes | None] = dict(known or {})
             fields = [f if isinstance(f, bytes) else f.encode() for _, f in cv_pairs]
-            found.update(zip(fields, vals, strict=False))
+            found.update((f, v) for f, v in zip(fields, vals, strict=False) if v)
             for (channel, _), field, blob in zip(cv_pairs, fields, vals, strict=False):
                 if not blob:
                     continue

@@ -27,7 +27,6 @@ from pitstop.checkpoint.base import (
     RunnableConfig,
     SweepResult,
 )
-from pitstop.checkpoint.base._generic import delta_channel_history_via_get_tuple
 from pitstop.checkpoint.redis import _base
 from pitstop.checkpoint.redis import _keys as k
 from pitstop.checkpoint.redis import _scripts as lua
@@ -190,20 +189,43 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
             return replies
         raise AssertionError("unreachable")
 
-    def _index_thread(self, thread_id: str, run_id: str | None = None) -> None:
-        """Cluster only: add the thread to the global indexes (other slots, own commands)."""
-        if not self.cluster:
-            return
-        now = self._now_ms()
-        pipe = self._cmd.pipeline(transaction=False)
-        pipe.zadd(k.threads_key(self.prefix), {thread_id: now})
-        if run_id is not None:
-            pipe.sadd(k.run_key(self.prefix, run_id), thread_id)
-        if self.ttl_ms:
-            pipe.pexpire(k.threads_key(self.prefix), self.ttl_ms)
+    def _eval_indexed(
+        self,
+        script: lua.Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        thread_id: str,
+        run_id: str | None = None,
+    ) -> Any:
+        """Cluster only: a write script and the global index updates in one pipelined send.
+
+        The global keys live in other slots (other nodes, usually), so they cannot be in the
+        script; the cluster pipeline writes every node's commands before reading any reply, so
+        the whole write costs one round trip. The index updates are idempotent and applied
+        even if the script fails: a thread listed without checkpoints lists nothing.
+        """
+        for load in (False, True):
+            pipe = self._cmd.pipeline(transaction=False)
+            # redis-py blocks its eval methods on cluster pipelines (not the commands) and
+            # would ask the server for a script's keys: the node is named instead
+            code = ("EVAL", script.body) if load else ("EVALSHA", script.sha)
+            node = self._cmd.get_node_from_key(keys[0])
+            pipe.execute_command(*code, len(keys), *keys, *args, target_nodes=node)
+            pipe.zadd(k.threads_key(self.prefix), {thread_id: self._now_ms()})
             if run_id is not None:
-                pipe.pexpire(k.run_key(self.prefix, run_id), self.ttl_ms)
-        pipe.execute()
+                pipe.sadd(k.run_key(self.prefix, run_id), thread_id)
+            if self.ttl_ms:
+                pipe.pexpire(k.threads_key(self.prefix), self.ttl_ms)
+                if run_id is not None:
+                    pipe.pexpire(k.run_key(self.prefix, run_id), self.ttl_ms)
+            replies = pipe.execute(raise_on_error=False)
+            if isinstance(replies[0], NoScriptError) and not load:
+                continue  # the node does not know the script: send its text once
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies[0]
+        raise AssertionError("unreachable")
 
     def _unindex_thread(self, thread_id: str, runs: Sequence[str]) -> None:
         """Remove a deleted thread from the run sets (and, on a cluster, the thread index)."""
@@ -245,11 +267,12 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
             elif isinstance(page, ResponseError):
                 raise page
             else:
-                known = dict(zip(chains, values[len(fields) :], strict=True))
+                page, known = self._page_reply(page)
+                known.update(zip(chains, values[len(fields) :], strict=True))
                 if page and page[0][2] == 0:
                     page[0][2] = values[: len(fields)]
         if page is None:
-            page = self._eval(lua.PAGE, keys, args)
+            page, known = self._page_reply(self._eval(lua.PAGE, keys, args))
         if not page:
             return None
         known.update(self._fetch_chains(keys[5], page, known))
@@ -260,7 +283,7 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         self, values_key: str, page: Sequence[Any], known: Mapping[bytes, bytes | None]
     ) -> dict[bytes, bytes | None]:
         """The page's values, plus the chain records its delta records need that neither it nor
-        ``known`` holds (one HMGET, only when some are missing)."""
+        ``known`` holds (one HMGET, only for records stored before their chain led them)."""
         values = self._page_values(page)
         missing = self._missing_chains(page, known)
         if missing:
@@ -306,12 +329,14 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
                 wanted = PAGE_SIZE
                 if remaining is not None and not filter:
                     wanted = min(PAGE_SIZE, remaining)
-                page = self._eval(
-                    lua.PAGE,
-                    keys,
-                    [rng.mode, rng.max, rng.min, wanted, *self._refresh_args(tid)],
+                page, known = self._page_reply(
+                    self._eval(
+                        lua.PAGE,
+                        keys,
+                        [rng.mode, rng.max, rng.min, wanted, *self._refresh_args(tid)],
+                    )
                 )
-                known = self._fetch_chains(keys[5], page, {})
+                known.update(self._fetch_chains(keys[5], page, known))
                 for entry in page:
                     item = self._decode_entry(tid, entry, filter, known)
                     if item is None:
@@ -330,9 +355,28 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
     ) -> Mapping[str, DeltaChannelHistory]:
         """Walk the parent chain collecting each delta channel's writes and seed.
 
-        One ``get_tuple`` round trip per ancestor, until every channel found its seed.
+        Without a ``checkpoint_id`` in ``config`` the latest checkpoint of the namespace is used.
+        One script walks up to ``PAGE_SIZE`` ancestors per round trip (returning only the values
+        of channels still without a seed), until every channel found its seed.
         """
-        return delta_channel_history_via_get_tuple(self, config, channels)
+        if not channels:
+            return {}
+        thread_id, ns, checkpoint_id = self._parse_config(config)
+        keys = k.thread_keys(self.prefix, thread_id)
+        found: builtins.list[CheckpointTuple] = []
+        cursor, skip = checkpoint_id or "", "1"
+        while True:
+            reply = self._eval(lua.HISTORY, keys, [k.part(ns), cursor, skip, PAGE_SIZE, *channels])
+            entries, known = self._page_reply(reply)
+            known.update(self._fetch_chains(keys[5], entries, known))
+            for entry in entries:
+                item = self._decode_entry(thread_id, entry, known=known)
+                if item is not None:
+                    found.append(item)
+            if not reply[2]:
+                break
+            cursor, skip = reply[2].decode(), "0"
+        return self._history(thread_id, channels, found)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -361,8 +405,7 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
     ) -> bool:
         """One round trip; False when a delta's base was missing (nothing was stored)."""
         if self.cluster:
-            self._index_thread(thread_id, run_id)
-            return bool(self._eval(lua.PUT, keys, args))
+            return bool(self._eval_indexed(lua.PUT, keys, args, thread_id, run_id))
         head, full, deltas = self._split_put_args(args)
         if sum(map(len, full)) <= self._inline_max:  # small: one script, values as ARGV
             return bool(self._eval(lua.PUT, keys, args))
@@ -397,8 +440,10 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         thread_id, keys, args = self._writes_args(config, writes, task_id, task_path)
         if not writes:
             return
-        self._index_thread(thread_id)
-        self._eval(lua.PUT_WRITES, keys, args)
+        if self.cluster:
+            self._eval_indexed(lua.PUT_WRITES, keys, args, thread_id)
+        else:
+            self._eval(lua.PUT_WRITES, keys, args)
 
     # -- maintenance ---------------------------------------------------------------------------
 

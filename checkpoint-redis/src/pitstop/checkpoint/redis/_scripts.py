@@ -13,6 +13,10 @@ reply at about 1 us per KB): a standalone ``put`` with large values is ``MULTI``
 ``HSET`` of the full values, ``EVAL PUT`` with the small delta records, ``EXEC``, and
 ``get_tuple`` lets ``PAGE`` leave the values to an ``HMGET`` in the same ``MULTI`` when the
 caller guessed the value fields right (that ``HMGET`` also reads the chains of delta records).
+
+A delta record is stored as ``\\x01<version part>...\\0<tag>\\0<bytes>``: the versions of its
+chain lead, as ``<byte length>:<text>`` parts, so a script reads the chain a value needs without
+decoding (or decompressing) the record, and returns those records in the same reply.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-__all__ = ["APPLY", "DELETE", "PAGE", "PUT", "PUT_WRITES", "SNAPSHOT", "Script"]
+__all__ = ["APPLY", "DELETE", "HISTORY", "PAGE", "PUT", "PUT_WRITES", "SNAPSHOT", "Script"]
 
 
 class Script:
@@ -42,6 +46,64 @@ local function expire_thread(ttl)
   if ttl > 0 then
     for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end
   end
+end
+"""
+
+_READS: Final = """
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for _, v in ipairs(part) do out[#out + 1] = v end
+  end
+  return out
+end
+-- the leading '<len>:<text>' part of s at pos: text, next pos
+local function part_at(s, pos)
+  local c = string.find(s, ':', pos, true)
+  local n = tonumber(string.sub(s, pos, c - 1))
+  return string.sub(s, c + 1, c + n), c + n + 1
+end
+-- Chain records the delta records among fields/blobs need that `have` lacks, read with one
+-- HMGET and appended to `extra` as field, record pairs (`have` gains them).
+local function add_chains(have, fields, blobs, extra)
+  local want = {}
+  for i, blob in ipairs(blobs) do
+    if blob and string.byte(blob, 1) == 1 then
+      local f = fields[i]
+      local _, p = part_at(f, 1)
+      _, p = part_at(f, p)
+      local prefix = string.sub(f, 1, p - 1)
+      local pos = 2
+      while string.byte(blob, pos) ~= 0 do
+        local v
+        v, pos = part_at(blob, pos)
+        local dep = prefix .. v
+        if not have[dep] then
+          have[dep] = true
+          want[#want + 1] = dep
+        end
+      end
+    end
+  end
+  if #want > 0 then
+    for i, v in ipairs(hmget(KEYS[6], want)) do
+      extra[#extra + 1] = want[i]
+      extra[#extra + 1] = v
+    end
+  end
+end
+-- cv (msgpack [[channel, value field], ...]) as a list of value fields
+local function cv_fields(cv)
+  local fs = {}
+  for j, p in ipairs(cmsgpack.unpack(cv)) do fs[j] = p[2] end
+  return fs
+end
+-- the writes of one checkpoint (field of its ids member is nsp .. id)
+local function writes_of(nsp, id)
+  local wp = nsp .. #id .. ':' .. id
+  local wf = redis.call('ZRANGEBYLEX', KEYS[7], '[' .. wp, '(' .. wp .. '\\255')
+  return hmget(KEYS[8], wf)
 end
 """
 
@@ -119,26 +181,22 @@ return 1
 PAGE: Final = Script(
     "page",
     _EXPIRE_THREAD
+    + _READS
     + """
 -- ARGV: mode ('ns': KEYS[2] members <ns part><id>; 'all': KEYS[3] members <id>\\0<ns>),
 --       max, min (ZREVRANGEBYLEX bounds), count, ttl to refresh (0: none), now, thread_id,
 --       [cv the caller expects (get_tuple)]
--- Returns {record, cv, values, writes} per checkpoint, newest first. When the one checkpoint
--- read has exactly the expected cv, values is 0: the caller reads them with a plain HMGET
--- after this script in the same MULTI (large values are slow to pass through Lua).
-local function hmget(key, fields)
-  local out = {}
-  for i = 1, #fields, 1000 do
-    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
-    for _, v in ipairs(part) do out[#out + 1] = v end
-  end
-  return out
-end
+-- Returns {entries, extra}: entries are {record, cv, values, writes} per checkpoint, newest
+-- first; extra is the field, record pairs of the chain records their delta records need. When
+-- the one checkpoint read has exactly the expected cv, values is 0 (and extra empty): the
+-- caller reads them with a plain HMGET after this script in the same MULTI (large values are
+-- slow to pass through Lua).
 local all = ARGV[1] == 'all'
 local key = KEYS[2]
 if all then key = KEYS[3] end
 local members = redis.call('ZREVRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {}
+local have, fields, blobs = {}, {}, {}
 for _, m in ipairs(members) do
   local nsp, id
   if all then
@@ -160,15 +218,19 @@ for _, m in ipairs(members) do
     if cv and ARGV[8] and cv == ARGV[8] and #members == 1 then
       vals = 0
     elseif cv then
-      local fs = {}
-      for j, p in ipairs(cmsgpack.unpack(cv)) do fs[j] = p[2] end
+      local fs = cv_fields(cv)
       vals = hmget(KEYS[6], fs)
+      for j, f in ipairs(fs) do
+        have[f] = true
+        fields[#fields + 1] = f
+        blobs[#blobs + 1] = vals[j]
+      end
     end
-    local wp = nsp .. #id .. ':' .. id
-    local wf = redis.call('ZRANGEBYLEX', KEYS[7], '[' .. wp, '(' .. wp .. '\\255')
-    out[#out + 1] = {rec, cv or '', vals, hmget(KEYS[8], wf)}
+    out[#out + 1] = {rec, cv or '', vals, writes_of(nsp, id)}
   end
 end
+local extra = {}
+add_chains(have, fields, blobs, extra)
 local ttl = tonumber(ARGV[5])
 if ttl > 0 and #out > 0 then
   expire_thread(ttl)
@@ -177,7 +239,93 @@ if ttl > 0 and #out > 0 then
     redis.call('PEXPIRE', KEYS[9], ttl)
   end
 end
-return out
+return {out, extra}
+""",
+)
+
+HISTORY: Final = Script(
+    "history",
+    _READS
+    + """
+-- ARGV: ns part, checkpoint id ('' = the newest of the namespace), skip ('1': start at its
+--       parent), max ancestors, channels...
+-- Walks the parent chain from there while some channel has no stored value yet (its seed).
+-- Returns {entries, extra, next}: entries as in PAGE (values only of the channels still
+-- open), extra the chain records of their delta records, next the id to go on from (false
+-- when the walk is over).
+local function str_at(s, pos)
+  local b = string.byte(s, pos)
+  if b == 0xc0 then return nil, pos + 1 end
+  local n, h
+  if b >= 0xa0 and b <= 0xbf then n, h = b - 0xa0, 1
+  elseif b == 0xd9 then n, h = string.byte(s, pos + 1), 2
+  elseif b == 0xda then n, h = string.byte(s, pos + 1) * 256 + string.byte(s, pos + 2), 3
+  elseif b == 0xdb then
+    local b1, b2, b3, b4 = string.byte(s, pos + 1, pos + 4)
+    n, h = ((b1 * 256 + b2) * 256 + b3) * 256 + b4, 5
+  else error('checkpoint record: unexpected msgpack type') end
+  return string.sub(s, pos + h, pos + h + n - 1), pos + h + n
+end
+local function parent_of(rec)
+  local _, p = str_at(rec, 2)  -- after the fixarray header: ns, id, parent
+  _, p = str_at(rec, p)
+  return (str_at(rec, p))
+end
+local nsp, id = ARGV[1], ARGV[2]
+if id == '' then
+  local m = redis.call('ZREVRANGEBYLEX', KEYS[2], '[' .. nsp .. '\\255', '[' .. nsp, 'LIMIT', 0, 1)
+  if #m == 0 then return {{}, {}, false} end
+  id = string.sub(m[1], #nsp + 1)
+end
+if ARGV[3] == '1' then
+  local rec = redis.call('HGET', KEYS[4], nsp .. id)
+  if not rec then return {{}, {}, false} end
+  id = parent_of(rec)
+end
+local open, left = {}, 0
+for i = 5, #ARGV do
+  if not open[ARGV[i]] then open[ARGV[i]] = true; left = left + 1 end
+end
+local out, have, fields, blobs = {}, {}, {}, {}
+local budget = tonumber(ARGV[4])
+while id and left > 0 and budget > 0 do
+  budget = budget - 1
+  local field = nsp .. id
+  local rec = redis.call('HGET', KEYS[4], field)
+  if not rec then id = nil; break end
+  local cv = redis.call('HGET', KEYS[5], field)
+  local vals = {}
+  if cv then
+    local pairs_ = cmsgpack.unpack(cv)
+    local want, at = {}, {}
+    for j, p in ipairs(pairs_) do
+      vals[j] = false
+      if open[p[1]] then want[#want + 1] = p[2]; at[#at + 1] = j end
+    end
+    if #want > 0 then
+      local got = hmget(KEYS[6], want)
+      for i, j in ipairs(at) do
+        local blob = got[i]
+        vals[j] = blob
+        if blob then
+          have[want[i]] = true
+          fields[#fields + 1] = want[i]
+          blobs[#blobs + 1] = blob
+          if string.sub(blob, 1, 6) ~= 'empty\\0' then
+            open[pairs_[j][1]] = nil
+            left = left - 1
+          end
+        end
+      end
+    end
+  end
+  out[#out + 1] = {rec, cv or '', vals, writes_of(nsp, id)}
+  id = parent_of(rec)
+end
+local extra = {}
+add_chains(have, fields, blobs, extra)
+if left == 0 then id = nil end
+return {out, extra, id or false}
 """,
 )
 
