@@ -212,6 +212,8 @@ def test_growth_chart_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     path = tmp_path / "growth.png"
     bench_growth.growth_chart(_results(), str(path), title="a title")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bench_growth._spread([50, 100, 200, 400, 800]) == [50, 200, 400, 800]  # no overlap
+    assert bench_growth._spread([]) == []
     cli_path = tmp_path / "cli.png"
     args = ["bench", "pitstop.conformance.memory:saver", "--growth", "--steps", "3"]
     assert main([*args, "--repeat", "1", "--chart", str(cli_path)]) == 0
