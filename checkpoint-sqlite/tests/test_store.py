@@ -16,9 +16,11 @@ from hypothesis import given
 sys.path.insert(0, str(Path(__file__).parents[2] / "checkpoint-base" / "tests"))
 
 import store_checks as checks
+from sqlite_store_vec import SQLITE_VEC_UNUSABLE, VECTOR_PATHS, needs_sqlite_vec
 from store_checks import INDEX, Clock, hypothesis_settings, rendered
 
-from pitstop.checkpoint.errors import MigrationError
+from pitstop.checkpoint.errors import InvalidArgumentError, MigrationError
+from pitstop.store.memory import InMemoryStore
 from pitstop.store.sqlite import SqliteStore
 from pitstop.store.sqlite import _queries as q
 from pitstop.store.sqlite.aio import AsyncSqliteStore
@@ -51,6 +53,7 @@ def test_same_results_as_in_memory(history: list[Any], queries: list[Any]) -> No
         checks.check_history(sqlite, clock, history, queries)
 
 
+@pytest.mark.parametrize("sqlite_vec", VECTOR_PATHS)
 @hypothesis_settings(40)
 @given(
     puts=checks.vector_puts,
@@ -61,16 +64,31 @@ def test_same_results_as_in_memory(history: list[Any], queries: list[Any]) -> No
     offset=checks.vector_offsets,
 )
 def test_vector_search_same_as_in_memory(
-    puts: list[Any], query: str, prefix: Any, flt: Any, limit: int, offset: int
+    sqlite_vec: bool, puts: list[Any], query: str, prefix: Any, flt: Any, limit: int, offset: int
 ) -> None:
     clock = Clock()
-    with SqliteStore.from_conn_string(":memory:", index=INDEX, clock=clock) as sqlite:  # type: ignore[arg-type]
+    with SqliteStore.from_conn_string(
+        ":memory:",
+        index=INDEX,  # type: ignore[arg-type]
+        clock=clock,
+        sqlite_vec=sqlite_vec,
+    ) as sqlite:
         checks.check_vector_search(sqlite, clock, puts, query, prefix, flt, limit, offset)
+        assert sqlite.uses_sqlite_vec is sqlite_vec
 
 
-async def test_async_store_same_results_as_in_memory(db: str, clock: Clock) -> None:
-    async with AsyncSqliteStore.from_conn_string(db, index=INDEX, clock=clock) as sqlite:  # type: ignore[arg-type]
+@pytest.mark.parametrize("sqlite_vec", VECTOR_PATHS)
+async def test_async_store_same_results_as_in_memory(
+    db: str, clock: Clock, sqlite_vec: bool
+) -> None:
+    async with AsyncSqliteStore.from_conn_string(
+        db,
+        index=INDEX,  # type: ignore[arg-type]
+        clock=clock,
+        sqlite_vec=sqlite_vec,
+    ) as sqlite:
         await checks.check_async_batches(sqlite, clock)
+        assert sqlite.uses_sqlite_vec is sqlite_vec
 
 
 # -- filters ------------------------------------------------------------------------------------
@@ -137,6 +155,91 @@ async def test_async_sweeper_task(db: str) -> None:
             return int(row[0])
 
         await checks.check_sweeper_task(store, remaining)
+
+
+# -- the two vector-search paths ---------------------------------------------------------------
+
+
+def _near_embed(texts: Any) -> list[list[float]]:
+    """``"q"`` is the query; many ``"<i>"`` score within 1e-9 of 1: float32 cannot order them."""
+    out: list[list[float]] = []
+    for text in texts:
+        if text == "q":
+            out.append([1.0, 0.0, 0.0])
+        elif text == "zero":
+            out.append([0.0, 0.0, 0.0])
+        else:
+            i = int(text)
+            # exact in float32, so the in-memory store (float64) scores them the same
+            out.append([1.0, (i % 7) * 2**-15, -(i % 5) * 2**-16 if i % 2 else 0.5 - i * 2**-10])
+    return out
+
+
+@pytest.mark.parametrize("sqlite_vec", VECTOR_PATHS)
+def test_scores_too_close_for_float32_rank_as_in_memory(sqlite_vec: bool, clock: Clock) -> None:
+    index: Any = {"dims": 3, "embed": _near_embed, "fields": ["t"]}
+    memory = InMemoryStore(index=index, clock=clock)
+    with SqliteStore.from_conn_string(
+        ":memory:", index=index, clock=clock, sqlite_vec=sqlite_vec
+    ) as store:
+        for i in range(60):
+            for st in (memory, store):
+                st.put(("n", str(i % 3)), f"k{i}", {"t": str(i), "i": i})
+                if i % 9 == 0:
+                    st.put(("n",), f"plain{i}", {"t": "x", "i": i}, index=False)
+                if i % 13 == 0:
+                    st.put(("n",), f"zero{i}", {"t": "zero", "i": i})
+            if i % 4:
+                clock.tick(1)
+        # no filter; one SQL decides exactly; one decided in Python (numbers)
+        for flt in (None, {"t": {"$ne": "x"}}, {"i": {"$gte": 10}}):
+            for offset, limit in ((0, 1), (0, 7), (3, 10), (25, 30), (55, 20), (70, 5)):
+                args: dict[str, Any] = {"query": "q", "filter": flt, "offset": offset}
+                got = rendered(store.search(("n",), limit=limit, **args))
+                assert got == rendered(memory.search(("n",), limit=limit, **args)), args
+        assert store.uses_sqlite_vec is sqlite_vec
+
+
+@needs_sqlite_vec
+def test_sqlite_vec_is_the_default_when_it_loads(clock: Clock) -> None:
+    with SqliteStore.from_conn_string(":memory:", index=INDEX, clock=clock) as store:  # type: ignore[arg-type]
+        store.setup()
+        assert store.uses_sqlite_vec
+    with SqliteStore.from_conn_string(":memory:", clock=clock) as plain:
+        plain.setup()
+        assert not plain.uses_sqlite_vec  # no index: nothing to load
+
+
+class _NoExtensionLoading(sqlite3.Connection):
+    """A connection like one of a Python built without extension loading."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("enable_load_extension", "load_extension"):
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+def test_without_extension_loading_the_fallback_is_used_and_said(
+    db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = sqlite3.connect(db, factory=_NoExtensionLoading, isolation_level=None)
+    try:
+        with caplog.at_level("WARNING", logger="pitstop.store.sqlite"):
+            store = SqliteStore(conn, index=INDEX)  # type: ignore[arg-type]
+            store.put(("a",), "k", {"text": "xx"})
+        assert not store.uses_sqlite_vec
+        assert [i.key for i in store.search(("a",), query="x")] == ["k"]
+        if SQLITE_VEC_UNUSABLE is None or "not installed" not in SQLITE_VEC_UNUSABLE:
+            assert "cannot load extensions" in caplog.text
+        with pytest.raises(InvalidArgumentError, match="sqlite_vec=True"):
+            SqliteStore(conn, index=INDEX, sqlite_vec=True).setup()  # type: ignore[arg-type]
+    finally:
+        conn.close()
+
+
+def test_sqlite_vec_argument_is_checked() -> None:
+    with pytest.raises(InvalidArgumentError, match="sqlite_vec"):
+        SqliteStore(sqlite3.connect(":memory:"), sqlite_vec="yes")  # type: ignore[arg-type]
 
 
 # -- persistence, migrations, connections ------------------------------------------------------

@@ -16,29 +16,34 @@ full, so a page is never short because of filtering.
 from __future__ import annotations
 
 import builtins
+import importlib
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pitstop.checkpoint.errors import (
     CorruptRecordError,
+    InvalidArgumentError,
     MigrationError,
     SerializationError,
 )
 from pitstop.store.base import (
     GetOp,
+    IndexConfig,
     Item,
     ListNamespacesOp,
     SearchItem,
     SearchOp,
+    TTLConfig,
     _sides,
     cosine_similarity,
     expires_at,
     literal_prefix,
+    matches_filter,
     rank_page,
 )
 from pitstop.store.base._core import Plan, StoreCore, decode_vector, encode_vector
@@ -270,6 +275,7 @@ class SearchQuery:
     params: builtins.list[Any]
     vectors_sql: str
     exact: bool
+    where: str = ""
 
     @classmethod
     def build(cls, op: SearchOp, now_us: int) -> SearchQuery:
@@ -282,7 +288,17 @@ class SearchQuery:
             params=[now_us, *ns_params, *f_params],
             vectors_sql=q.SEARCH_VECTORS + where,
             exact=exact,
+            where=where,
         )
+
+    def scored(self, query: Sequence[float]) -> tuple[str, builtins.list[Any]]:
+        """sqlite-vec: the candidates with vectors, best float32 score first."""
+        return q.SEARCH_SCORED + self.where + q.SCORED_ORDER, [encode_vector(query), *self.params]
+
+    @property
+    def unscored_sql(self) -> str:
+        """The candidates without vectors, newest first."""
+        return q.SEARCH_ITEMS + self.where + q.WITHOUT_VECTORS + q.SEARCH_ORDER
 
 
 def list_namespaces_sql(op: ListNamespacesOp, now_us: int) -> tuple[str, builtins.list[Any]]:
@@ -310,6 +326,86 @@ def rank(
     scored = [(best[(r.prefix, r.key)], r) for r in rows if (r.prefix, r.key) in best]
     unscored = [r for r in rows if (r.prefix, r.key) not in best]
     return rank_page(scored, unscored, offset=op.offset, limit=op.limit)
+
+
+# -- sqlite-vec ---------------------------------------------------------------------------------
+
+SQLITE_VEC_SLACK = 1e-3
+"""How far a float32 cosine from sqlite-vec may be from the exact one, with room to spare
+(the error of a float32 dot product of normal-sized embeddings is below 1e-4 up to 4096
+dimensions). Items scored within this of a page's cutoff are scored again exactly."""
+VECTORS_CHUNK = 200
+"""Items whose vectors are read per statement when re-scoring."""
+
+
+def sqlite_vec_path() -> str | None:
+    """The loadable library of the ``sqlite-vec`` package, or None when it is not installed."""
+    try:
+        sqlite_vec = importlib.import_module(
+            "sqlite_vec"
+        )  # optional: pitstop-checkpoint-sqlite[vec]
+    except ImportError:
+        return None
+    return str(sqlite_vec.loadable_path())
+
+
+def vectors_of_sql(count: int) -> str:
+    """``VECTORS_OF`` for ``count`` items (placeholders only: keys are bound parameters)."""
+    return q.VECTORS_OF + ", ".join(["(?, ?)"] * count) + ")"
+
+
+@dataclass(slots=True)
+class ScoredCandidates:
+    """The sqlite-vec path of a vector search: rows read in float32-score order.
+
+    Reading stops at the first row scored more than :data:`SQLITE_VEC_SLACK` below the row
+    that fills ``want`` (offset + limit): every item of the exact page is then among the rows
+    read, which :func:`rank_exactly` scores again in double precision, exactly as the
+    brute-force path does. ``complete`` tells that the page lies within them; otherwise every
+    scored candidate was read and items without vectors may be needed after them.
+    """
+
+    want: int
+    rows: builtins.list[tuple[Row, int]] = field(default_factory=list)
+    cutoff: float | None = None
+    complete: bool = False
+
+    def add(self, raw: Sequence[Any], flt: Mapping[str, Any] | None, exact: bool) -> bool:
+        """Take one row of ``SEARCH_SCORED``; False when reading can stop."""
+        score = float(raw[6])
+        if self.cutoff is not None and score < self.cutoff - SQLITE_VEC_SLACK:
+            self.complete = True
+            return False
+        row = Row.decode(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5])
+        if not exact and not matches_filter(row.value, flt):
+            return True
+        self.rows.append((row, raw[7]))
+        if len(self.rows) == self.want:
+            self.cutoff = score
+        return True
+
+    @property
+    def unscored_needed(self) -> int:
+        """How many items without vectors the page needs after every scored one."""
+        return 0 if self.complete else max(0, self.want - len(self.rows))
+
+    def key_chunks(self) -> builtins.list[builtins.list[str]]:
+        """Bound parameters of ``vectors_of_sql`` for the rows read, in chunks."""
+        keys = [part for row, _ in self.rows for part in (row.prefix, row.key)]
+        step = 2 * VECTORS_CHUNK
+        return [keys[i : i + step] for i in range(0, len(keys), step)]
+
+
+def rank_exactly(
+    found: ScoredCandidates,
+    vectors: Iterable[Sequence[Any]],
+    unscored: Sequence[Row],
+    query: Sequence[float],
+    op: SearchOp,
+) -> builtins.list[tuple[float | None, Row]]:
+    """The page of :func:`rank` over the sqlite-vec candidates (scores in double precision)."""
+    by_recency = sorted(found.rows, key=lambda r: (r[0].updated_at, r[1]), reverse=True)
+    return rank([row for row, _ in by_recency] + builtins.list(unscored), vectors, query, op)
 
 
 def pending_migrations(version: int) -> builtins.list[tuple[int, tuple[str, ...]]]:
@@ -341,7 +437,29 @@ class PutRows:
 
 
 class BaseSqliteStore(StoreCore):
-    """The non-blocking half of every method of the SQLite stores."""
+    """Configuration and the non-blocking half of every method of the SQLite stores."""
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sqlite_vec: bool | None = None,
+    ) -> None:
+        super().__init__(index=index, ttl=ttl, clock=clock)
+        if sqlite_vec is not None and not isinstance(sqlite_vec, bool):
+            raise InvalidArgumentError(f"sqlite_vec must be True, False or None: {sqlite_vec!r}")
+        self.sqlite_vec = sqlite_vec
+        self.uses_sqlite_vec = False
+        """Whether vector search is scored by ``sqlite-vec`` (known after setup)."""
+
+    def _sqlite_vec_unavailable(self, reason: str) -> bool:
+        """Refuse (``sqlite_vec=True``) or fall back to the brute-force path, saying why."""
+        if self.sqlite_vec:
+            raise InvalidArgumentError(f"sqlite_vec=True, but sqlite-vec cannot be used: {reason}")
+        logger.warning("sqlite-vec cannot be used (%s): vector search scores in Python", reason)
+        return False
 
     def _put_rows(
         self, plan: Plan, now: datetime, seq: int, vectors: Mapping[str, Sequence[float]]

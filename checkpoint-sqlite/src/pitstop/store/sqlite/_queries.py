@@ -51,9 +51,14 @@ __all__ = [
     "REFRESH_TTL",
     "SEARCH_ITEMS",
     "SEARCH_ORDER",
+    "SEARCH_SCORED",
     "SEARCH_VECTORS",
+    "SCORED_ORDER",
     "SELECT_MIGRATION_VERSION",
     "UPSERT_ITEM",
+    "VECTORS_OF",
+    "VEC_VERSION",
+    "WITHOUT_VECTORS",
 ]
 
 BUSY_TIMEOUT_MS: Final = 10_000
@@ -161,6 +166,24 @@ LIST_PREFIXES: Final = """
 SELECT DISTINCT s.prefix FROM pitstop_store AS s
 WHERE (s.expires_at IS NULL OR s.expires_at > ?)"""
 SEARCH_ORDER: Final = " ORDER BY s.updated_at DESC, s.seq DESC"
+
+# -- sqlite-vec (optional): the extension scores the stored float32 blobs as they are ------------
+
+VEC_VERSION: Final = "SELECT vec_version()"
+# Scored candidates, best float32 score first (a zero-norm vector, NULL there, scores 0.0 as
+# in Python): SEARCH_SCORED [AND NAMESPACE_UNDER] [AND <filter fragment>]... SCORED_ORDER.
+SEARCH_SCORED: Final = """
+SELECT s.prefix, s.key, s.value, s.created_at, s.updated_at, s.ttl_minutes,
+       MAX(COALESCE(1.0 - vec_distance_cosine(v.embedding, ?), 0.0)) AS score, s.seq
+FROM pitstop_store AS s
+JOIN pitstop_store_vectors AS v ON v.prefix = s.prefix AND v.key = s.key
+WHERE (s.expires_at IS NULL OR s.expires_at > ?)"""
+SCORED_ORDER: Final = " GROUP BY s.prefix, s.key ORDER BY score DESC, s.updated_at DESC, s.seq DESC"
+WITHOUT_VECTORS: Final = """ AND NOT EXISTS (
+    SELECT 1 FROM pitstop_store_vectors AS v WHERE v.prefix = s.prefix AND v.key = s.key)"""
+# The vectors of some items: VECTORS_OF + ", ".join(["(?, ?)"] * n) + ")".
+VECTORS_OF: Final = """
+SELECT prefix, key, embedding FROM pitstop_store_vectors WHERE (prefix, key) IN (VALUES """
 PAGE: Final = " LIMIT ? OFFSET ?"
 
 # Namespace prefix p (dot-joined): the namespace itself, or anything starting with "p." --

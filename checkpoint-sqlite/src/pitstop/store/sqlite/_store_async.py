@@ -38,15 +38,19 @@ from pitstop.store.sqlite._base import (
     NeedsWrite,
     Plan,
     Row,
+    ScoredCandidates,
     SearchQuery,
     decode_rows,
     join_namespace,
     list_namespaces_sql,
     pending_migrations,
     rank,
+    rank_exactly,
     refresh_params,
     split_namespace,
+    sqlite_vec_path,
     to_us,
+    vectors_of_sql,
 )
 
 if True:  # ASYNC
@@ -81,11 +85,18 @@ class AsyncSqliteStore(_Side):
     Args:
         conn: the database connection.
         index: vector-index configuration (``dims``, ``embed``, ``fields``). Embeddings are
-            stored as float32 and ranked by cosine similarity, brute force over the items that
-            pass the namespace and filter.
+            stored as float32 and ranked by cosine similarity (max-pooled over an item's
+            fields) over the items that pass the namespace and filter: scored by the
+            ``sqlite-vec`` extension when it can be loaded, else in Python (brute force). Both
+            give the same results: sqlite-vec's float32 scores only select the candidates,
+            which are scored again exactly.
         ttl: TTL configuration (``default_ttl``, ``refresh_on_read``,
             ``sweep_interval_minutes``).
         clock: returns the current time (timezone-aware); injectable for tests.
+        sqlite_vec: use ``sqlite-vec`` (the ``[vec]`` extra) for vector search: ``None``
+            (default) when it can be loaded, with a warning when it is installed but cannot be
+            (a Python whose ``sqlite3`` lacks ``enable_load_extension``); ``False`` never;
+            ``True`` always (``InvalidArgumentError`` at setup when it cannot be loaded).
     """
 
     def __init__(
@@ -95,8 +106,9 @@ class AsyncSqliteStore(_Side):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         clock: Callable[[], datetime] | None = None,
+        sqlite_vec: bool | None = None,
     ) -> None:
-        super().__init__(index=index, ttl=ttl, clock=clock)
+        super().__init__(index=index, ttl=ttl, clock=clock, sqlite_vec=sqlite_vec)
         self.conn = conn
         self.is_setup = False
         self._lock = ALock()
@@ -112,12 +124,13 @@ class AsyncSqliteStore(_Side):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         clock: Callable[[], datetime] | None = None,
+        sqlite_vec: bool | None = None,
     ) -> AsyncIterator[AsyncSqliteStore]:
         """Open ``conn_string`` (a path, or ``":memory:"``); close it on exit."""
         # Autocommit mode: the store issues BEGIN/COMMIT itself.
         conn = await aiosqlite.connect(conn_string, check_same_thread=False, isolation_level=None)
         try:
-            store = cls(conn, index=index, ttl=ttl, clock=clock)
+            store = cls(conn, index=index, ttl=ttl, clock=clock, sqlite_vec=sqlite_vec)
             try:
                 yield store
             finally:
@@ -140,6 +153,8 @@ class AsyncSqliteStore(_Side):
         if self.is_setup:
             return
         await self.conn.execute(q.PRAGMA_BUSY_TIMEOUT)
+        if self.embeddings is not None and self.sqlite_vec is not False:
+            self.uses_sqlite_vec = await self._load_sqlite_vec()
         await self._enable_wal()
         await self.conn.execute(q.BEGIN_IMMEDIATE)
         try:
@@ -154,6 +169,32 @@ class AsyncSqliteStore(_Side):
             raise
         await self.conn.commit()
         self.is_setup = True
+
+    async def _load_sqlite_vec(self) -> bool:
+        try:
+            await _fetchall(self.conn, q.VEC_VERSION)
+            return True  # already loaded on this connection
+        except aiosqlite.OperationalError:
+            pass
+        path = sqlite_vec_path()
+        if path is None:
+            if self.sqlite_vec:
+                return self._sqlite_vec_unavailable("the sqlite-vec package is not installed")
+            return False  # the optional extra is not installed: nothing to say
+        try:
+            await self.conn.enable_load_extension(True)
+            try:
+                await self.conn.load_extension(path)
+            finally:
+                await self.conn.enable_load_extension(False)
+            await _fetchall(self.conn, q.VEC_VERSION)
+        except AttributeError:
+            return self._sqlite_vec_unavailable(
+                "this Python's sqlite3 module cannot load extensions (no enable_load_extension)"
+            )
+        except aiosqlite.Error as exc:
+            return self._sqlite_vec_unavailable(f"loading it failed: {exc}")
+        return True
 
     async def _enable_wal(self) -> None:
         # Switching to WAL needs an exclusive lock and SQLite reports a conflict at once
@@ -266,7 +307,9 @@ class AsyncSqliteStore(_Side):
     ) -> builtins.list[SearchItem]:
         search = SearchQuery.build(op, to_us(now))
         page: builtins.list[tuple[float | None, Row]]
-        if op.query and self.embeddings is not None:
+        if op.query and self.embeddings is not None and self.uses_sqlite_vec:
+            page = await self._scored_page(conn, search, op, queries[op.query])
+        elif op.query and self.embeddings is not None:
             rows = decode_rows(await _fetchall(conn, search.sql, search.params))
             if not search.exact:
                 rows = [r for r in rows if matches_filter(r.value, op.filter)]
@@ -277,36 +320,82 @@ class AsyncSqliteStore(_Side):
             rows = decode_rows(await _fetchall(conn, sql, [*search.params, op.limit, op.offset]))
             page = [(None, r) for r in rows]
         else:
-            page = [(None, r) for r in await self._filtered_page(conn, search, op)]
+            rows = await self._filtered_page(
+                conn, search.sql, search.params, op.filter, op.offset, op.limit
+            )
+            page = [(None, r) for r in rows]
         for _, row in page:
             if op.refresh_ttl and row.ttl_minutes is not None:
                 refresh.append(refresh_params(now, row))
         return [row.search_item(score) for score, row in page]
 
     async def _filtered_page(
-        self, conn: aiosqlite.Connection, search: SearchQuery, op: SearchOp
+        self,
+        conn: aiosqlite.Connection,
+        sql: str,
+        params: Sequence[Any],
+        flt: Mapping[str, Any] | None,
+        offset: int,
+        limit: int,
     ) -> builtins.list[Row]:
         """Read candidates in order, in chunks, until ``offset + limit`` of them match."""
         page: builtins.list[Row] = []
         skipped = 0
-        cur = await conn.execute(search.sql, search.params)
+        cur = await conn.execute(sql, params)
         try:
-            while len(page) < op.limit:
+            while len(page) < limit:
                 chunk = await cur.fetchmany(FETCH_CHUNK)
                 if not chunk:
                     break
                 for row in decode_rows(chunk):
-                    if not matches_filter(row.value, op.filter):
+                    if not matches_filter(row.value, flt):
                         continue
-                    if skipped < op.offset:
+                    if skipped < offset:
                         skipped += 1
                         continue
                     page.append(row)
-                    if len(page) == op.limit:
+                    if len(page) == limit:
                         break
         finally:
             await cur.close()
         return page
+
+    async def _scored_page(
+        self,
+        conn: aiosqlite.Connection,
+        search: SearchQuery,
+        op: SearchOp,
+        query: Sequence[float],
+    ) -> builtins.list[tuple[float | None, Row]]:
+        """A vector search's page, candidates scored by sqlite-vec (see ``ScoredCandidates``)."""
+        found = ScoredCandidates(op.offset + op.limit)
+        sql, params = search.scored(query)
+        cur = await conn.execute(sql, params)
+        try:
+            reading = True
+            while reading:
+                chunk = await cur.fetchmany(FETCH_CHUNK)
+                if not chunk:
+                    break
+                for raw in chunk:
+                    reading = found.add(raw, op.filter, search.exact)
+                    if not reading:
+                        break
+        finally:
+            await cur.close()
+        vectors: builtins.list[Any] = []
+        for keys in found.key_chunks():
+            vectors += await _fetchall(conn, vectors_of_sql(len(keys) // 2), keys)
+        unscored: builtins.list[Row] = []
+        needed = found.unscored_needed
+        if needed and search.exact:
+            sql = search.unscored_sql + q.PAGE
+            unscored = decode_rows(await _fetchall(conn, sql, [*search.params, needed, 0]))
+        elif needed:
+            unscored = await self._filtered_page(
+                conn, search.unscored_sql, search.params, op.filter, 0, needed
+            )
+        return rank_exactly(found, vectors, unscored, query, op)
 
     async def _list_namespaces(
         self, conn: aiosqlite.Connection, op: ListNamespacesOp, now: datetime
