@@ -52,7 +52,7 @@ def pitstop(api: str, **options: Any) -> Callable[[], Any]:
     async def aio() -> AsyncIterator[Any]:
         async with await psycopg.AsyncConnection.connect(URI, autocommit=True) as conn:
             saver = AsyncPostgresSaver(conn, schema=new_schema(), **options)
-            await saver.setup()
+            await saver.asetup()
             yield saver
 
     return aio if api == "async" else sync
