@@ -6,7 +6,9 @@ history and with ``limit=10``, a real LangGraph graph when ``langgraph`` is impo
 :func:`run_bench` runs them with ``pytest.main`` in this process, each benchmark ``rounds``
 times (one round = the whole workload, fresh storage for the write workloads), factories
 interleaved per workload, and reads pytest-benchmark's JSON back: ops/s = operations per round /
-the median round time. :func:`render` prints each factory's ops/s and the subject/baseline ratios.
+the median round time. :func:`render` prints each factory's ops/s and the subject/baseline ratios;
+:func:`chart` draws them. The storage-growth workload (``bench --growth``) lives in
+:mod:`pitstop.conformance.bench_growth`.
 """
 
 from __future__ import annotations
