@@ -28,6 +28,8 @@ __all__ = [
     "LIST_ID",
     "LIST_NS",
     "LIST_THREAD",
+    "LOCK_THREAD_BLOBS",
+    "LOCK_UNREFERENCED_BLOBS",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "SELECT_CHAIN",
@@ -36,6 +38,7 @@ __all__ = [
     "SELECT_CROWDED_THREADS",
     "SELECT_IDLE_THREADS",
     "SELECT_LATEST_ID",
+    "SELECT_LATEST_MANY",
     "SELECT_MIGRATION_VERSION",
     "SELECT_NAMESPACES_OF_THREAD",
     "SELECT_PAGE",
@@ -395,6 +398,29 @@ Pending writes come in the order the runtime applies them (LangGraph's ``writes_
 task path, task id, index). The chain records of delta values (``blob_deps``) come with them, so
 a delta is rebuilt from this one statement."""
 
+_PAGE_INNER: Final = """
+    FROM {schema}.pitstop_checkpoints AS c
+    WHERE TRUE{where}
+    ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
+    LIMIT %(limit)s
+) AS c"""
+
+SELECT_LATEST_MANY: Final = SELECT_PAGE.replace(
+    _PAGE_INNER,
+    """
+    FROM unnest(%(thread_ids)s::text[], %(checkpoint_nss)s::text[]) AS k (thread_id, ns)
+    CROSS JOIN LATERAL (
+        SELECT * FROM {schema}.pitstop_checkpoints AS c
+        WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.ns
+        ORDER BY c.checkpoint_id DESC
+        LIMIT 1
+    ) AS c
+) AS c""",
+)
+"""The latest checkpoint of each of several (thread, namespace) pairs, shaped like
+``SELECT_PAGE`` (one row per pair that has a checkpoint): concurrent ``get_tuple`` calls
+combined into one statement."""
+
 LIST_THREAD: Final = " AND c.thread_id = %(thread_id)s"
 LIST_NS: Final = " AND c.checkpoint_ns = %(checkpoint_ns)s"
 LIST_ID: Final = " AND c.checkpoint_id = %(checkpoint_id)s"
@@ -532,7 +558,7 @@ DELETE_CHECKPOINTS_OF_RUNS: Final = """
 DELETE FROM {schema}.pitstop_checkpoints WHERE run_id = ANY(%s::text[])
 RETURNING thread_id, checkpoint_ns, checkpoint_id"""
 
-DELETE_UNREFERENCED_BLOBS: Final = """
+_REACHABLE: Final = """
 WITH refs AS (
     SELECT e.key AS channel, e.value AS version
     FROM {schema}.pitstop_checkpoints AS c, jsonb_each_text(c.channel_versions) AS e
@@ -544,17 +570,46 @@ WITH refs AS (
     FROM refs JOIN {schema}.pitstop_checkpoint_blob_deps AS d
       ON d.thread_id = %(thread_id)s AND d.checkpoint_ns = %(checkpoint_ns)s
      AND d.channel = refs.channel AND d.version = refs.version
-), gone AS (
+)"""
+
+LOCK_UNREFERENCED_BLOBS: Final = (
+    _REACHABLE
+    + """
+SELECT b.channel, b.version FROM {schema}.pitstop_checkpoint_blobs AS b
+WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+  AND (b.channel, b.version) NOT IN (SELECT channel, version FROM reachable)
+ORDER BY b.channel, b.version
+FOR UPDATE OF b"""
+)
+"""The values of one namespace no checkpoint references (directly or through the chain of a
+referenced delta value), locked: a ``put`` building a delta on one of them holds it
+``FOR KEY SHARE`` until it commits, so this waits for that ``put``; a later ``put`` waits for
+the collecting transaction and then finds its base gone (and stores the value in full)."""
+
+DELETE_UNREFERENCED_BLOBS: Final = (
+    _REACHABLE
+    + """, gone AS (
     DELETE FROM {schema}.pitstop_checkpoint_blobs AS b
+    USING unnest(%(cand_c)s::text[], %(cand_v)s::text[]) AS k (channel, version)
     WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+      AND b.channel = k.channel AND b.version = k.version
       AND (b.channel, b.version) NOT IN (SELECT channel, version FROM reachable)
     RETURNING b.channel, b.version
 )
 DELETE FROM {schema}.pitstop_checkpoint_blob_deps AS d USING gone
 WHERE d.thread_id = %(thread_id)s AND d.checkpoint_ns = %(checkpoint_ns)s
   AND d.channel = gone.channel AND d.version = gone.version"""
-"""Collect the values of one namespace that no remaining checkpoint references, directly or
-through the chain of a referenced delta value, and the chain rows of the collected values."""
+)
+"""Collect the values ``LOCK_UNREFERENCED_BLOBS`` locked (``cand_c``/``cand_v``) that are
+still unreferenced, and their chain rows. A separate statement, so in READ COMMITTED it sees the
+checkpoints of every ``put`` the lock waited for: a delta committed meanwhile keeps its base."""
+
+LOCK_THREAD_BLOBS: Final = """
+SELECT 1 FROM {schema}.pitstop_checkpoint_blobs WHERE thread_id = %(thread_id)s
+ORDER BY checkpoint_ns, channel, version FOR UPDATE"""
+"""Before ``DELETE_THREAD`` (in the same transaction): waits for every ``put`` building on one
+of the thread's values, so the delete (a later statement) also sees, and deletes, what those
+puts wrote."""
 
 COPY_THREAD: Final = """
 WITH b AS (

@@ -208,6 +208,25 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
                 f"no PostgreSQL connection available for {what}: {exc}"
             ) from exc
 
+    def _execute(
+        self,
+        what: str,
+        thread_id: str | None,
+        statement: str,
+        params: Any,
+        *,
+        fetch: bool = False,
+        binary: bool = False,
+        latest: tuple[str, str] | None = None,
+    ) -> builtins.list[Row]:
+        """Run one single-statement operation; its rows if ``fetch``.
+
+        ``latest=(thread_id, ns)``: the statement reads that namespace's latest checkpoint.
+        """
+        with self._connection(what, thread_id) as conn:
+            cur = conn.execute(statement, params, binary=binary)
+            return cur.fetchall() if fetch else []
+
     def _foreign_loop(self) -> bool:
         """Whether this call runs on another event loop than the saver's (a bridged sync call)."""
         return False
@@ -278,9 +297,12 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
         self.setup()
         sql, params = self._get_query(config)
-        with self._connection("get_tuple", params["thread_id"]) as conn:
-            cur = conn.execute(sql, params, binary=True)
-            rows = cur.fetchall()
+        latest = (
+            None if "checkpoint_id" in params else (params["thread_id"], params["checkpoint_ns"])
+        )
+        rows = self._execute(
+            "get_tuple", params["thread_id"], sql, params, fetch=True, binary=True, latest=latest
+        )
         found = self._decode_page(rows)
         return found[0] if found else None
 
@@ -402,15 +424,14 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         """
         self.setup()
         params, result = self._put_params(config, checkpoint, metadata, new_versions)
-        with self._connection("put", params["thread_id"]) as conn:
-            cur = conn.execute(params.pop("statement"), params)
-            if "base_c" in params:
-                row = cur.fetchone()
-                if row is None or not row[0]:
-                    params, result = self._put_params(
-                        config, checkpoint, metadata, new_versions, full=params["base_c"]
-                    )
-                    conn.execute(params.pop("statement"), params)
+        thread_id = params["thread_id"]
+        deltas = "base_c" in params
+        rows = self._execute("put", thread_id, params.pop("statement"), params, fetch=deltas)
+        if deltas and (not rows or not rows[0][0]):
+            params, result = self._put_params(
+                config, checkpoint, metadata, new_versions, full=params["base_c"]
+            )
+            self._execute("put", thread_id, params.pop("statement"), params)
         return result
 
     def put_writes(
@@ -429,8 +450,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         if not writes:
             return
         self.setup()
-        with self._connection("put_writes", params["thread_id"]) as conn:
-            conn.execute(params.pop("statement"), params)
+        self._execute("put_writes", params["thread_id"], params.pop("statement"), params)
 
     # -- maintenance ---------------------------------------------------------------------------
 
@@ -438,8 +458,8 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         """Delete every checkpoint, write and value of a thread, in every namespace."""
         self.setup()
         self._values.forget(str(thread_id))
-        with self._connection("delete_thread", str(thread_id)) as conn:
-            conn.execute(self._q("DELETE_THREAD"), {"thread_id": str(thread_id)})
+        with self._connection("delete_thread", str(thread_id)) as conn, conn.transaction():
+            self._delete_thread(conn, str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete every checkpoint whose metadata ``run_id`` is listed, with its writes.
@@ -457,10 +477,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
                 by_ns.setdefault((thread_id, ns), []).append(checkpoint_id)
             for (thread_id, ns), ids in sorted(by_ns.items()):
                 conn.execute(self._q("DELETE_WRITES_BY_IDS"), (thread_id, ns, ids))
-                conn.execute(
-                    self._q("DELETE_UNREFERENCED_BLOBS"),
-                    {"thread_id": thread_id, "checkpoint_ns": ns},
-                )
+                self._collect(conn, thread_id, ns)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's whole history to ``target_thread_id`` (one transaction).
@@ -497,7 +514,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
         with self._connection("prune") as conn, conn.transaction():
             for thread_id in wanted:
                 if strategy == "delete":
-                    conn.execute(self._q("DELETE_THREAD"), {"thread_id": thread_id})
+                    self._delete_thread(conn, thread_id)
                 else:
                     self._keep_newest(conn, thread_id, 1)
 
@@ -516,9 +533,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
                 cutoff = self._clock() - chosen.max_idle.total_seconds()
                 cur = conn.execute(self._q("SELECT_IDLE_THREADS"), (cutoff,))
                 for (thread_id,) in cur.fetchall():
-                    cur = conn.execute(self._q("DELETE_THREAD"), {"thread_id": thread_id})
-                    row = cur.fetchone()
-                    checkpoints += int(row[0]) if row else 0
+                    checkpoints += self._delete_thread(conn, thread_id)
                     threads += 1
             if chosen.keep_last is not None:
                 cur = conn.execute(self._q("SELECT_CROWDED_THREADS"), (chosen.keep_last,))
@@ -549,7 +564,34 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
             conn.execute(self._q("DELETE_WRITES_BY_IDS"), (thread_id, ns, doomed))
             cur = conn.execute(self._q("DELETE_CHECKPOINTS_BY_IDS"), (thread_id, ns, doomed))
             dropped += cur.rowcount
-            conn.execute(
-                self._q("DELETE_UNREFERENCED_BLOBS"), {"thread_id": thread_id, "checkpoint_ns": ns}
-            )
+            self._collect(conn, thread_id, ns)
         return dropped
+
+    def _collect(self, conn: Connection[Any], thread_id: str, ns: str) -> None:
+        """Delete the values of a namespace no checkpoint needs any more (in a transaction).
+
+        Two statements: the first locks the unreferenced values, waiting for any ``put`` that
+        builds a delta on one of them (it holds its base ``FOR KEY SHARE``); the second, with a
+        newer snapshot that sees what those puts committed, deletes the ones still unreferenced.
+        """
+        names: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
+        cur = conn.execute(self._q("LOCK_UNREFERENCED_BLOBS"), names)
+        candidates = cur.fetchall()
+        if not candidates:
+            return
+        names["cand_c"] = [row[0] for row in candidates]
+        names["cand_v"] = [row[1] for row in candidates]
+        conn.execute(self._q("DELETE_UNREFERENCED_BLOBS"), names)
+
+    def _delete_thread(self, conn: Connection[Any], thread_id: str) -> int:
+        """Delete a whole thread (in a transaction); how many checkpoints went.
+
+        The thread's values are locked first, which waits for any ``put`` building a delta on
+        one of them; the delete, a later statement, then also removes what those puts wrote
+        (and a later ``put`` finds its base gone and stores the value in full).
+        """
+        self._values.forget(thread_id)
+        conn.execute(self._q("LOCK_THREAD_BLOBS"), {"thread_id": thread_id})
+        cur = conn.execute(self._q("DELETE_THREAD"), {"thread_id": thread_id})
+        row = cur.fetchone()
+        return int(row[0]) if row else 0

@@ -43,6 +43,7 @@ from pitstop.checkpoint.postgres._base import (
     order_history,
     plan_history,
 )
+from pitstop.checkpoint.postgres._combiner import LANES, Combiner  # ASYNC
 from pitstop.checkpoint.serde.base import SerializerProtocol
 
 __all__ = ["AsyncPostgresSaver"]
@@ -127,6 +128,15 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSaverSyncAPI)
             self._thread_lock = threading.Lock()
             self._init_bridge()
+            # over a pool, concurrent put / put_writes / get_tuple calls share round trips
+            # and commits (see _combiner)
+            self._combiner: Combiner | None = None
+            if self.pool is not None:
+                self._combiner = Combiner(
+                    self._connection,
+                    self._q("SELECT_LATEST_MANY"),
+                    lanes=min(LANES, self.pool.max_size),
+                )
 
     @classmethod
     @asynccontextmanager
@@ -222,6 +232,30 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
                 f"no PostgreSQL connection available for {what}: {exc}"
             ) from exc
 
+    async def _execute(
+        self,
+        what: str,
+        thread_id: str | None,
+        statement: str,
+        params: Any,
+        *,
+        fetch: bool = False,
+        binary: bool = False,
+        latest: tuple[str, str] | None = None,
+    ) -> builtins.list[Row]:
+        """Run one single-statement operation; its rows if ``fetch``.
+
+        ``latest=(thread_id, ns)``: the statement reads that namespace's latest checkpoint.
+        """
+        if True:  # ASYNC
+            if self._combiner is not None and not self._foreign_loop():
+                return await self._combiner.execute(
+                    what, thread_id, statement, params, fetch=fetch, binary=binary, latest=latest
+                )
+        async with self._connection(what, thread_id) as conn:
+            cur = await conn.execute(statement, params, binary=binary)
+            return await cur.fetchall() if fetch else []
+
     def _foreign_loop(self) -> bool:
         """Whether this call runs on another event loop than the saver's (a bridged sync call)."""
         if True:  # ASYNC
@@ -299,9 +333,12 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
         await self.asetup()
         sql, params = self._get_query(config)
-        async with self._connection("get_tuple", params["thread_id"]) as conn:
-            cur = await conn.execute(sql, params, binary=True)
-            rows = await cur.fetchall()
+        latest = (
+            None if "checkpoint_id" in params else (params["thread_id"], params["checkpoint_ns"])
+        )
+        rows = await self._execute(
+            "get_tuple", params["thread_id"], sql, params, fetch=True, binary=True, latest=latest
+        )
         found = self._decode_page(rows)
         return found[0] if found else None
 
@@ -423,15 +460,14 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         """
         await self.asetup()
         params, result = self._put_params(config, checkpoint, metadata, new_versions)
-        async with self._connection("put", params["thread_id"]) as conn:
-            cur = await conn.execute(params.pop("statement"), params)
-            if "base_c" in params:
-                row = await cur.fetchone()
-                if row is None or not row[0]:
-                    params, result = self._put_params(
-                        config, checkpoint, metadata, new_versions, full=params["base_c"]
-                    )
-                    await conn.execute(params.pop("statement"), params)
+        thread_id = params["thread_id"]
+        deltas = "base_c" in params
+        rows = await self._execute("put", thread_id, params.pop("statement"), params, fetch=deltas)
+        if deltas and (not rows or not rows[0][0]):
+            params, result = self._put_params(
+                config, checkpoint, metadata, new_versions, full=params["base_c"]
+            )
+            await self._execute("put", thread_id, params.pop("statement"), params)
         return result
 
     async def aput_writes(
@@ -450,8 +486,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         if not writes:
             return
         await self.asetup()
-        async with self._connection("put_writes", params["thread_id"]) as conn:
-            await conn.execute(params.pop("statement"), params)
+        await self._execute("put_writes", params["thread_id"], params.pop("statement"), params)
 
     # -- maintenance ---------------------------------------------------------------------------
 
@@ -459,8 +494,8 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         """Delete every checkpoint, write and value of a thread, in every namespace."""
         await self.asetup()
         self._values.forget(str(thread_id))
-        async with self._connection("delete_thread", str(thread_id)) as conn:
-            await conn.execute(self._q("DELETE_THREAD"), {"thread_id": str(thread_id)})
+        async with self._connection("delete_thread", str(thread_id)) as conn, conn.transaction():
+            await self._delete_thread(conn, str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete every checkpoint whose metadata ``run_id`` is listed, with its writes.
@@ -478,10 +513,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
                 by_ns.setdefault((thread_id, ns), []).append(checkpoint_id)
             for (thread_id, ns), ids in sorted(by_ns.items()):
                 await conn.execute(self._q("DELETE_WRITES_BY_IDS"), (thread_id, ns, ids))
-                await conn.execute(
-                    self._q("DELETE_UNREFERENCED_BLOBS"),
-                    {"thread_id": thread_id, "checkpoint_ns": ns},
-                )
+                await self._collect(conn, thread_id, ns)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's whole history to ``target_thread_id`` (one transaction).
@@ -518,7 +550,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         async with self._connection("prune") as conn, conn.transaction():
             for thread_id in wanted:
                 if strategy == "delete":
-                    await conn.execute(self._q("DELETE_THREAD"), {"thread_id": thread_id})
+                    await self._delete_thread(conn, thread_id)
                 else:
                     await self._keep_newest(conn, thread_id, 1)
 
@@ -537,9 +569,7 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
                 cutoff = self._clock() - chosen.max_idle.total_seconds()
                 cur = await conn.execute(self._q("SELECT_IDLE_THREADS"), (cutoff,))
                 for (thread_id,) in await cur.fetchall():
-                    cur = await conn.execute(self._q("DELETE_THREAD"), {"thread_id": thread_id})
-                    row = await cur.fetchone()
-                    checkpoints += int(row[0]) if row else 0
+                    checkpoints += await self._delete_thread(conn, thread_id)
                     threads += 1
             if chosen.keep_last is not None:
                 cur = await conn.execute(self._q("SELECT_CROWDED_THREADS"), (chosen.keep_last,))
@@ -570,7 +600,34 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
             await conn.execute(self._q("DELETE_WRITES_BY_IDS"), (thread_id, ns, doomed))
             cur = await conn.execute(self._q("DELETE_CHECKPOINTS_BY_IDS"), (thread_id, ns, doomed))
             dropped += cur.rowcount
-            await conn.execute(
-                self._q("DELETE_UNREFERENCED_BLOBS"), {"thread_id": thread_id, "checkpoint_ns": ns}
-            )
+            await self._collect(conn, thread_id, ns)
         return dropped
+
+    async def _collect(self, conn: AsyncConnection[Any], thread_id: str, ns: str) -> None:
+        """Delete the values of a namespace no checkpoint needs any more (in a transaction).
+
+        Two statements: the first locks the unreferenced values, waiting for any ``put`` that
+        builds a delta on one of them (it holds its base ``FOR KEY SHARE``); the second, with a
+        newer snapshot that sees what those puts committed, deletes the ones still unreferenced.
+        """
+        names: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
+        cur = await conn.execute(self._q("LOCK_UNREFERENCED_BLOBS"), names)
+        candidates = await cur.fetchall()
+        if not candidates:
+            return
+        names["cand_c"] = [row[0] for row in candidates]
+        names["cand_v"] = [row[1] for row in candidates]
+        await conn.execute(self._q("DELETE_UNREFERENCED_BLOBS"), names)
+
+    async def _delete_thread(self, conn: AsyncConnection[Any], thread_id: str) -> int:
+        """Delete a whole thread (in a transaction); how many checkpoints went.
+
+        The thread's values are locked first, which waits for any ``put`` building a delta on
+        one of them; the delete, a later statement, then also removes what those puts wrote
+        (and a later ``put`` finds its base gone and stores the value in full).
+        """
+        self._values.forget(thread_id)
+        await conn.execute(self._q("LOCK_THREAD_BLOBS"), {"thread_id": thread_id})
+        cur = await conn.execute(self._q("DELETE_THREAD"), {"thread_id": thread_id})
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
