@@ -146,11 +146,18 @@ vector_puts = st.lists(
     max_size=12,
 )
 vector_queries = st.text("xyz", min_size=1, max_size=3)
-vector_limits = st.integers(1, 8)
-vector_offsets = st.integers(0, 4)
 vector_filters = st.sampled_from(
     [None, {"kind": "p"}, {"kind": {"$ne": "q"}}, {"text": {"$gte": "y"}}]
 )
+vector_searches: dict[str, Any] = {
+    "puts": vector_puts,
+    "query": vector_queries,
+    "prefix": prefixes,
+    "flt": vector_filters,
+    "limit": st.integers(1, 8),
+    "offset": st.integers(0, 4),
+}
+"""``@given(**vector_searches)``: the arguments of :func:`check_vector_search`."""
 
 
 # -- differential checks ----------------------------------------------------------------------

@@ -105,14 +105,7 @@ def test_filter_compiles_like_matches_filter(
 
 
 @hypothesis_settings(30)
-@given(
-    puts=checks.vector_puts,
-    query=checks.vector_queries,
-    prefix=checks.prefixes,
-    flt=checks.vector_filters,
-    limit=checks.vector_limits,
-    offset=checks.vector_offsets,
-)
+@given(**checks.vector_searches)
 def test_vector_search_same_as_in_memory(
     vstore: PostgresStore,
     clock: Clock,

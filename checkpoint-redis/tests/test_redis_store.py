@@ -83,14 +83,7 @@ def test_same_results_as_in_memory(
 
 
 @hypothesis_settings(30)
-@given(
-    puts=checks.vector_puts,
-    query=checks.vector_queries,
-    prefix=checks.prefixes,
-    flt=checks.vector_filters,
-    limit=checks.vector_limits,
-    offset=checks.vector_offsets,
-)
+@given(**checks.vector_searches)
 def test_vector_search_same_as_in_memory(
     client: redis.Redis, puts: list[Any], query: str, prefix: Any, flt: Any, limit: int, offset: int
 ) -> None:

@@ -55,14 +55,7 @@ def test_same_results_as_in_memory(history: list[Any], queries: list[Any]) -> No
 
 @pytest.mark.parametrize("sqlite_vec", VECTOR_PATHS)
 @hypothesis_settings(40)
-@given(
-    puts=checks.vector_puts,
-    query=checks.vector_queries,
-    prefix=checks.prefixes,
-    flt=checks.vector_filters,
-    limit=checks.vector_limits,
-    offset=checks.vector_offsets,
-)
+@given(**checks.vector_searches)
 def test_vector_search_same_as_in_memory(
     sqlite_vec: bool, puts: list[Any], query: str, prefix: Any, flt: Any, limit: int, offset: int
 ) -> None:

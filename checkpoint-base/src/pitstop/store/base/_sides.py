@@ -9,7 +9,8 @@ classes then differ only in what is here:
   ``sweep_ttl`` run the coroutine on the store's loop (:func:`run_on_loop`); the TTL sweeper is
   a task on the running loop.
 
-:class:`ThreadSweeper` serves any store with a blocking ``sweep_ttl`` (the in-memory one too).
+:class:`ThreadSwept` gives any store with a blocking ``sweep_ttl`` its sweeper thread (the
+in-memory store too).
 Sweepers hold the store weakly: a store that is no longer referenced stops being swept.
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_SWEEP_INTERVAL_MINUTES",
     "AsyncSide",
     "SyncSide",
+    "ThreadSwept",
     "ThreadSweeper",
     "sweep_interval_seconds",
 ]
@@ -151,8 +153,8 @@ async def _sweep_task(
         del store
 
 
-class SyncSide(StoreCore):
-    """A blocking store's async entry points (a worker thread) and its sweeper thread."""
+class ThreadSwept(StoreCore):
+    """A store whose blocking ``sweep_ttl`` is called by a sweeper thread."""
 
     sweeper_name: ClassVar[str] = "pitstop-store-ttl-sweeper"
     """Name of the sweeper thread."""
@@ -161,14 +163,6 @@ class SyncSide(StoreCore):
     @abstractmethod
     def sweep_ttl(self) -> int:
         """Delete every expired item now; return how many were deleted."""
-
-    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
-        """Run ops in one batch, in a worker thread."""
-        return await asyncio.to_thread(self.batch, builtins.list(ops))
-
-    async def asweep_ttl(self) -> int:
-        """Delete every expired item now, in a worker thread; return how many were deleted."""
-        return await asyncio.to_thread(self.sweep_ttl)
 
     def start_ttl_sweeper(
         self, sweep_interval_minutes: float | None = None
@@ -189,6 +183,18 @@ class SyncSide(StoreCore):
         """Stop the sweeper thread; return whether it stopped within ``timeout`` seconds."""
         sweeper = self._thread_sweeper
         return True if sweeper is None else sweeper.stop(timeout)
+
+
+class SyncSide(ThreadSwept):
+    """A blocking store's async entry points (a worker thread) and its sweeper thread."""
+
+    async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
+        """Run ops in one batch, in a worker thread."""
+        return await asyncio.to_thread(self.batch, builtins.list(ops))
+
+    async def asweep_ttl(self) -> int:
+        """Delete every expired item now, in a worker thread; return how many were deleted."""
+        return await asyncio.to_thread(self.sweep_ttl)
 
 
 _SWEEPER_CREATION = threading.Lock()

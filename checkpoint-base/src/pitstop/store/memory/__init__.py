@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import concurrent.futures
 import copy
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,8 +53,8 @@ from pitstop.store.base import (
     matches_filter,
     rank_page,
 )
-from pitstop.store.base._core import Plan, StoreCore
-from pitstop.store.base._sides import ThreadSweeper, sweep_interval_seconds
+from pitstop.store.base._core import Plan
+from pitstop.store.base._sides import ThreadSwept
 
 __all__ = ["InMemoryStore"]
 
@@ -71,7 +70,7 @@ class _Record:
     vectors: dict[str, list[float]]
 
 
-class InMemoryStore(StoreCore):
+class InMemoryStore(ThreadSwept):
     """Dictionary-backed store: the reference implementation of pitstop's store semantics.
 
     Args:
@@ -81,6 +80,8 @@ class InMemoryStore(StoreCore):
             ``sweep_interval_minutes``).
         clock: returns the current time (timezone-aware); injectable for tests.
     """
+
+    sweeper_name = "pitstop-memory-store-ttl-sweeper"
 
     def __init__(
         self,
@@ -93,7 +94,6 @@ class InMemoryStore(StoreCore):
         self._data: dict[tuple[str, ...], dict[str, _Record]] = {}
         self._seq = 0
         self._lock = threading.RLock()
-        self._sweeper = ThreadSweeper("pitstop-memory-store-ttl-sweeper")
 
     # -- batch ------------------------------------------------------------------------------
 
@@ -137,21 +137,6 @@ class InMemoryStore(StoreCore):
     async def asweep_ttl(self) -> int:
         """Async twin of :meth:`sweep_ttl` (in memory, nothing blocks)."""
         return self.sweep_ttl()
-
-    def start_ttl_sweeper(
-        self, sweep_interval_minutes: float | None = None
-    ) -> concurrent.futures.Future[None]:
-        """Start a daemon thread that calls :meth:`sweep_ttl` periodically.
-
-        The interval defaults to ``ttl_config["sweep_interval_minutes"]``, else 5 minutes. The
-        returned future completes when the sweeper stops. Starting twice returns the same one.
-        """
-        interval = sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
-        return self._sweeper.start(self, interval)
-
-    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
-        """Stop the sweeper thread; return whether it stopped within ``timeout`` seconds."""
-        return self._sweeper.stop(timeout)
 
     # -- execution (under the lock) ---------------------------------------------------------
 

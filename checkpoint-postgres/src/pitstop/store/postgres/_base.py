@@ -43,6 +43,7 @@ from pitstop.store.base import (
     _sides,
     cosine_similarity,
     expires_at,
+    literal_prefix,
     rank_page,
 )
 from pitstop.store.base._core import Plan, StoreCore, decode_vector, encode_vector
@@ -366,17 +367,7 @@ class Queries:
 
     def list_namespaces(self, op: ListNamespacesOp, now: datetime) -> Frag:
         """``LIST_PREFIXES``, narrowed by the literal leading labels of a prefix condition."""
-        literal: tuple[str, ...] = ()
-        for condition in op.match_conditions or ():
-            if condition.match_type == "prefix":
-                labels: builtins.list[str] = []
-                for label in condition.path:
-                    if label == "*":
-                        break
-                    labels.append(label)
-                if len(labels) > len(literal):
-                    literal = tuple(labels)
-        return self.frag(q.LIST_PREFIXES, now) + namespace_under(literal)
+        return self.frag(q.LIST_PREFIXES, now) + namespace_under(literal_prefix(op))
 
 
 def namespace_under(prefix: tuple[str, ...]) -> Frag:
