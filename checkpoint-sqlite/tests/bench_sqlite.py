@@ -6,7 +6,9 @@ Runs ``pitstop.conformance.bench`` (the workloads of ``pitstop-conformance bench
 sync workloads on the sync savers and the async workloads on the async savers (each flavour
 through its native API), all on fresh files in one process, the savers interleaved per workload
 (ratios come from rounds measured side by side), and prints one table. The graph
-rows also list LangGraph's ``InMemorySaver``. Not a test: nothing here is collected by pytest.
+rows also list LangGraph's ``InMemorySaver``. ``--trials N`` repeats the whole run N times and
+then prints the median ops/s and the median ratio of each row over the trials (the chart shows
+the medians). Not a test: nothing here is collected by pytest.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -63,11 +66,8 @@ def langgraph_memory() -> Any:
     return InMemorySaver()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--chart")
-    args = parser.parse_args()
+def run_once(repeat: int) -> list[bench.BenchResult]:
+    """One run: every workload, sync then async, the three savers interleaved."""
     pairs = [
         ("pitstop-sqlite", sync_saver, async_saver),
         ("langgraph-sqlite", official_sync, official_async),
@@ -86,13 +86,55 @@ def main() -> int:
             for name, sync_factory, async_factory in pairs
         ]
         for (name, _, _), result in zip(
-            pairs, bench.run_bench(factories, repeat=args.repeat, apis=(api,)), strict=True
+            pairs, bench.run_bench(factories, repeat=repeat, apis=(api,)), strict=True
         ):
             merged[name].ops.update(result.ops)
             if result.stored_bytes is not None:
                 merged[name].stored_bytes = result.stored_bytes
-    results = list(merged.values())
-    print(bench.render(results))
+    return list(merged.values())
+
+
+def median_ratios(trials: list[list[bench.BenchResult]]) -> str:
+    """Per row: the median over the trials of each ratio to the subject (first saver)."""
+    subject = trials[0][0].factory
+    names = [r.factory for r in trials[0][1:]]
+    lines = [f"median ratio of {subject} to each saver over {len(trials)} trials"]
+    lines.append(f"{'workload':<28} {'api':<6}" + "".join(f" {n[:18]:>18}" for n in names))
+    for key in trials[0][0].ops:
+        cells = []
+        for i in range(1, len(trials[0])):
+            ratios = [t[0].ops[key] / t[i].ops[key] for t in trials if t[i].ops.get(key)]
+            cells.append(f"{statistics.median(ratios):>17.2f}x" if ratios else f"{'-':>18}")
+        lines.append(f"{key[0]:<28} {key[1]:<6}" + " ".join(["", *cells]))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=20, help="rounds per benchmark")
+    parser.add_argument("--trials", type=int, default=1, help="whole runs; medians at the end")
+    parser.add_argument("--chart", help="save a bar chart of the (median) ops/s to this path")
+    args = parser.parse_args()
+    trials: list[list[bench.BenchResult]] = []
+    for trial in range(max(1, args.trials)):
+        load = os.getloadavg()
+        results = run_once(args.repeat)
+        trials.append(results)
+        print(f"trial {trial + 1} (load average before: {load[0]:.2f} {load[1]:.2f})")
+        print(bench.render(results))
+        print(flush=True)
+    if len(trials) > 1:
+        print(median_ratios(trials))
+        medians = []
+        for i, first in enumerate(trials[0]):
+            result = bench.BenchResult(first.factory, stored_bytes=first.stored_bytes)
+            for key in first.ops:
+                found = [t[i].ops[key] for t in trials if key in t[i].ops]
+                result.ops[key] = statistics.median(found)
+            medians.append(result)
+        results = medians
+    else:
+        results = trials[0]
     if args.chart:
         bench.chart(results, args.chart)
     return 0

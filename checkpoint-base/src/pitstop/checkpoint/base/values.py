@@ -91,7 +91,22 @@ def _array_header(count: int) -> bytes:
     return b"\xdd" + count.to_bytes(4, "big")
 
 
-def _concat_lists(parts: list[Record]) -> Record | None:
+def _items_of(record: Record) -> tuple[int, bytes] | None:
+    """``(count, encoded items)`` of a ``"msgpack"`` array record, ``None`` for anything else."""
+    if record[0] != "msgpack":
+        return None
+    found = _array_body(record[1])
+    if found is None:
+        return None
+    count, header = found
+    return count, record[1][header:]
+
+
+_Part = tuple[Record, tuple[int, bytes] | None]
+"""A chain part: its record (the items it adds) and, when it is a msgpack array, its items."""
+
+
+def _concat_lists(parts: list[_Part]) -> Record | None:
     """One ``"msgpack"`` array holding the items of every part, or ``None`` if one is not such.
 
     Decoding it once gives the same list as decoding each part and concatenating (msgpack
@@ -99,14 +114,11 @@ def _concat_lists(parts: list[Record]) -> Record | None:
     """
     total = 0
     bodies: list[bytes] = []
-    for tag, payload in parts:
-        if tag != "msgpack":
+    for _, items in parts:
+        if items is None:
             return None
-        found = _array_body(payload)
-        if found is None:
-            return None
-        total += found[0]
-        bodies.append(payload[found[1] :] if found[1] < len(payload) else b"")
+        total += items[0]
+        bodies.append(items[1])
     if total >= 2**32:
         return None
     return "msgpack", _array_header(total) + b"".join(bodies)
@@ -235,14 +247,15 @@ class DeltaEncoder:
         *,
         load: Callable[[Record], Any] | None = None,
         remember: tuple[str, str, str, str] | None = None,
-        parsed: dict[str, Record] | None = None,
+        parsed: dict[str, Any] | None = None,
     ) -> Any:
         """The value of a record; ``fetch(versions)`` returns the records of a delta's chain.
 
         ``fetch`` is called at most once. ``remember=(thread_id, ns, channel, version)`` lets a
         later ``encode`` of that channel write a delta against this value. ``parsed`` is a
-        cache the caller may keep while decoding several records of one channel (a page of
-        checkpoints sharing chain records): version -> the items part of its record.
+        cache (an empty dict to start with) the caller may keep while decoding several records
+        of one channel, e.g. a page of checkpoints sharing chain records; ``fetch`` is then
+        only called for versions it does not hold yet.
         """
         load = load or self.serde.loads_typed
         tag, payload = _unwrap(record)
@@ -252,16 +265,18 @@ class DeltaEncoder:
                 self._remember_read(remember, value, [])
             return value
         chain, own = _parse_delta(payload)
-        found = fetch(chain) if chain else {}
-        parts: list[Record] = []
+        cache: dict[str, _Part] = {} if parsed is None else parsed
+        found: Mapping[str, Record] | None = None
+        parts: list[_Part] = []
         for i, dep in enumerate(chain):
-            part = parsed.get(dep) if parsed is not None else None
+            part = cache.get(dep)
             if part is None:
-                part = self._part(found.get(dep), dep, first=i == 0)
-                if parsed is not None:
-                    parsed[dep] = part
+                if found is None:
+                    found = fetch(chain)
+                record_of_dep = self._part(found.get(dep), dep, first=i == 0)
+                part = cache[dep] = (record_of_dep, _items_of(record_of_dep))
             parts.append(part)
-        parts.append(own)
+        parts.append((own, _items_of(own)))
         value = self._join(parts, load)
         if remember is not None:
             self._remember_read(remember, value, chain)
@@ -282,7 +297,7 @@ class DeltaEncoder:
         return _parse_delta(dep_payload)[1]
 
     @staticmethod
-    def _join(parts: list[Record], load: Callable[[Record], Any]) -> list[Any]:
+    def _join(parts: list[_Part], load: Callable[[Record], Any]) -> list[Any]:
         joined = _concat_lists(parts) if len(parts) > 1 else None
         if joined is not None:
             try:
@@ -292,7 +307,7 @@ class DeltaEncoder:
             if type(loaded) is list:
                 return loaded
         result: list[Any] = []
-        for part in parts:
+        for part, _ in parts:
             loaded = load(part)
             if not isinstance(loaded, list):
                 raise CorruptRecordError(

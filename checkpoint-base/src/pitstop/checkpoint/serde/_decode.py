@@ -5,6 +5,17 @@ decides once per ``(code, module, name)`` and caches the rebuilding function. No
 imports a module or calls a stored name generically: built-in types are rebuilt by pitstop's
 own code, other classes are looked up in ``sys.modules`` and rebuilt according to their kind
 (dataclass, NamedTuple, Enum, pydantic model).
+
+Large payloads decoded on the main thread are parsed by ``ormsgpack`` when it is installed
+(LangGraph depends on it; pitstop does not): it is faster on big documents, and its extension
+values go through the same ``ext_hook``, hence the same policy. It is only a parser with a
+narrower input: whatever it refuses (non-string map keys, invalid UTF-8, a refused type, the
+timestamp extension, a corrupt document) is decoded again by ``msgpack``, so results and errors
+are those of ``msgpack``. Two differences are closed off: ``ormsgpack`` ignores bytes after the
+document (the payload is read inside an array whose second item is a per-process random marker,
+so trailing bytes never pass unnoticed), and it recurses on the C stack (up to 1024 levels, more
+than a small thread stack holds; so it runs only on the main thread, and only when that
+thread's stack limit is at least 8 MiB).
 """
 
 from __future__ import annotations
@@ -14,9 +25,11 @@ import dataclasses
 import decimal
 import ipaddress
 import logging
+import os
 import pathlib
 import re
 import sys
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -47,6 +60,29 @@ logger = logging.getLogger("pitstop.checkpoint.serde")
 Reviver = Callable[[Any], Any]
 
 _unpackb = msgpack.unpackb
+
+
+def _fast_parser() -> Callable[..., Any] | None:
+    """``ormsgpack.unpackb`` if installed and the main thread's stack is large (see above)."""
+    try:
+        import resource
+
+        import ormsgpack
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft != resource.RLIM_INFINITY and soft < 8 * 1024 * 1024:  # pragma: no cover
+        return None
+    parse: Callable[..., Any] = ormsgpack.unpackb
+    return parse
+
+
+_fast_unpackb = _fast_parser()
+# Payloads at least this large go to the fast parser (below it, the call costs the same).
+_FAST_MIN_BYTES = 2048
+_MAIN_THREAD = threading.main_thread().ident
+_MARKER = os.urandom(16)
+_MARKER_DOC = b"\xc4\x10" + _MARKER  # msgpack bin 8 holding the marker
 # Nesting levels decoded with `unpackb` (fastest, but ~40 KB of C stack each); deeper levels use
 # a heap-allocated `Unpacker`, so even MAX_NESTING levels fit in a 1 MB thread stack.
 _STACK_LEVELS = 8
@@ -358,6 +394,22 @@ class Decoder:
             CorruptRecordError: the payload is truncated or not valid msgpack.
             DeserializationError: a value could not be rebuilt.
         """
+        if (
+            _fast_unpackb is not None
+            and len(data) >= _FAST_MIN_BYTES
+            and threading.get_ident() == _MAIN_THREAD
+        ):
+            try:
+                pair = _fast_unpackb(b"\x92" + data + _MARKER_DOC, ext_hook=self._hook)
+            except Exception:
+                pair = None  # decoded again below: msgpack's result or error
+            if (
+                type(pair) is list
+                and len(pair) == 2
+                and type(pair[1]) is bytes
+                and pair[1] == _MARKER
+            ):
+                return pair[0]
         try:
             # `self._top.unpack(data)`, inlined (the top level always decodes on the C stack):
             # most payloads are small, and this saves a Python call per value.

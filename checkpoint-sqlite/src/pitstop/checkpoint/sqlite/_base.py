@@ -184,6 +184,8 @@ class BaseSqliteSaver(BaseCheckpointSaver):
     ]:
         """``(checkpoint row, value rows, chain rows, delta bases, touch row, result)``.
 
+        A chain row is a delta value's key and its chain as a JSON array of versions.
+
         Channels in ``full`` are stored as full values (their delta base turned out to be gone).
         """
         thread_id, ns, parent_id = self._parse_config(config)
@@ -211,7 +213,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                 record, chain = self._values.encode(*key, values[channel], dump)
             blob_rows.append((*key, *record))
             if chain:
-                dep_rows.extend((*key, dep) for dep in chain)
+                dep_rows.append((*key, json.dumps(chain)))
                 bases.append((thread_id, ns, channel, chain[-1]))
         bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         type_, blob = self._dump(bare, thread_id=thread_id, checkpoint_id=checkpoint_id)
@@ -351,7 +353,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         make_config = self._make_config
         # The items each chain record adds, parsed once per page and channel: a listing's
         # checkpoints share most of their chains.
-        parsed: dict[tuple[str, str, str], dict[str, tuple[str, bytes]]] = {}
+        parsed: dict[tuple[str, str, str], dict[str, Any]] = {}
         json_loads = json.loads
         result: builtins.list[CheckpointTuple | None] = []
         for row in rows:
@@ -413,7 +415,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         key: tuple[str, str, str, str],
         chains: Mapping[tuple[str, str, str, str], tuple[str, bytes]],
         where: Mapping[str, Any],
-        parsed: dict[tuple[str, str, str], dict[str, tuple[str, bytes]]] | None = None,
+        parsed: dict[tuple[str, str, str], dict[str, Any]] | None = None,
     ) -> Any:
         """Decode a value record; a delta is rebuilt from the chain records read with it."""
         thread_id, ns, channel, _ = key

@@ -133,9 +133,10 @@ def put(
 ) -> list[str]:
     """Store one checkpoint, its new channel values and their chains, in one transaction.
 
-    ``bases`` are the ``(thread, ns, channel, version)`` records the delta values extend. If one
-    is gone (another connection deleted the thread), nothing is written and the channels are
-    returned, to be stored in full.
+    ``dep_rows`` are ``(thread, ns, channel, version, chain)``, the chain a JSON array of the
+    versions a delta value is built on. ``bases`` are the ``(thread, ns, channel, version)``
+    records the delta values extend. If one is gone (another connection deleted the thread),
+    nothing is written and the channels are returned, to be stored in full.
     """
     return transaction(
         conn, q.BEGIN_IMMEDIATE, _put, checkpoint_row, blob_rows, dep_rows, bases, touch

@@ -203,7 +203,9 @@ VALUES (?, ?, ?, ?, ?, ?)"""
 
 INSERT_DEP: Final = """
 INSERT OR IGNORE INTO blob_deps (thread_id, checkpoint_ns, channel, version, dep_version)
-VALUES (?, ?, ?, ?, ?)"""
+SELECT ?, ?, ?, ?, value FROM json_each(?)"""
+"""The chain of one delta value: a JSON array of versions, one row each (one statement per
+value instead of one per chain record)."""
 
 DELETE_DEPS_OF_BLOB: Final = """
 DELETE FROM blob_deps
