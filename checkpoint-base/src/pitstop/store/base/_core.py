@@ -145,6 +145,32 @@ class StoreCore(BaseStore):
                     f"the index is configured for {dims}"
                 )
 
+    def _embed(
+        self, plan: Plan
+    ) -> tuple[dict[str, builtins.list[float]], dict[str, Sequence[float]]]:
+        """Embed a plan's queries and texts: ``(vector by query, vector by text)``, checked."""
+        queries: dict[str, builtins.list[float]] = {}
+        documents: builtins.list[builtins.list[float]] = []
+        if self.embeddings is not None:
+            for query in plan.queries:
+                queries[query] = self.embeddings.embed_query(query)
+            if plan.texts:
+                documents = self.embeddings.embed_documents(plan.texts)
+        return queries, self._vectors_by_text(plan, queries, documents)
+
+    async def _aembed(
+        self, plan: Plan
+    ) -> tuple[dict[str, builtins.list[float]], dict[str, Sequence[float]]]:
+        """Async twin of :meth:`_embed` (the embedder's async methods)."""
+        queries: dict[str, builtins.list[float]] = {}
+        documents: builtins.list[builtins.list[float]] = []
+        if self.embeddings is not None:
+            for query in plan.queries:
+                queries[query] = await self.embeddings.aembed_query(query)
+            if plan.texts:
+                documents = await self.embeddings.aembed_documents(plan.texts)
+        return queries, self._vectors_by_text(plan, queries, documents)
+
     def _vectors_by_text(
         self,
         plan: Plan,

@@ -23,11 +23,11 @@ import logging
 import threading
 import weakref
 from abc import abstractmethod
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from pitstop.checkpoint.errors import InvalidArgumentError
-from pitstop.store.base._core import StoreCore
+from pitstop.store.base._core import Plan, StoreCore
 from pitstop.store.base._loop import run_on_loop
 from pitstop.store.base._types import Op, TTLConfig
 
@@ -188,6 +188,12 @@ class ThreadSwept(StoreCore):
 class SyncSide(ThreadSwept):
     """A blocking store's async entry points (a worker thread) and its sweeper thread."""
 
+    def _embed_plan(
+        self, plan: Plan
+    ) -> tuple[dict[str, builtins.list[float]], dict[str, Sequence[float]]]:
+        """The store's embedding step (the embedder's sync methods; see ``StoreCore._embed``)."""
+        return self._embed(plan)
+
     async def abatch(self, ops: Iterable[Op]) -> builtins.list[Any]:
         """Run ops in one batch, in a worker thread."""
         return await asyncio.to_thread(self.batch, builtins.list(ops))
@@ -213,6 +219,12 @@ class AsyncSide(StoreCore):
     @abstractmethod
     async def asweep_ttl(self) -> int:
         """Delete every expired item now; return how many were deleted."""
+
+    async def _embed_plan(
+        self, plan: Plan
+    ) -> tuple[dict[str, builtins.list[float]], dict[str, Sequence[float]]]:
+        """The store's embedding step (the embedder's async methods; see ``StoreCore._embed``)."""
+        return await self._aembed(plan)
 
     def _run(self, coro: Coroutine[Any, Any, _T], method: str) -> _T:
         """Run a coroutine on the store's loop from synchronous code (see ``run_on_loop``)."""

@@ -25,7 +25,6 @@ difference is deliberate):
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import copy
 import threading
@@ -100,23 +99,12 @@ class InMemoryStore(ThreadSwept):
     def batch(self, ops: Iterable[Op]) -> builtins.list[Result]:
         """Run ops in one batch (see the module docstring for the semantics)."""
         plan = self._plan(ops)
-        queries: dict[str, list[float]] = {}
-        documents: builtins.list[builtins.list[float]] = []
-        if self.embeddings is not None:
-            queries = {q: self.embeddings.embed_query(q) for q in plan.queries}
-            documents = self.embeddings.embed_documents(plan.texts)
-        return self._execute(plan, queries, documents)
+        return self._execute(plan, *self._embed(plan))
 
     async def abatch(self, ops: Iterable[Op]) -> builtins.list[Result]:
         """Run ops in one batch (see the module docstring for the semantics)."""
         plan = self._plan(ops)
-        queries: dict[str, list[float]] = {}
-        documents: builtins.list[builtins.list[float]] = []
-        if self.embeddings is not None:
-            vectors = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in plan.queries))
-            queries = dict(zip(plan.queries, vectors, strict=True))
-            documents = await self.embeddings.aembed_documents(plan.texts)
-        return self._execute(plan, queries, documents)
+        return self._execute(plan, *await self._aembed(plan))
 
     # -- TTL --------------------------------------------------------------------------------
 
@@ -144,11 +132,8 @@ class InMemoryStore(ThreadSwept):
         self,
         plan: Plan,
         queries: Mapping[str, builtins.list[float]],
-        documents: Sequence[builtins.list[float]],
+        by_text: Mapping[str, Sequence[float]],
     ) -> builtins.list[Result]:
-        if plan.texts or plan.queries:
-            self._check_dims([*queries.values(), *documents])
-        by_text = dict(zip(plan.texts, documents, strict=True))
         with self._lock:
             now = self._clock()
             results: builtins.list[Result] = []
@@ -162,7 +147,7 @@ class InMemoryStore(ThreadSwept):
                 else:
                     results.append(None)
             for key, op in plan.puts.items():
-                vectors = {name: by_text[text] for name, text in plan.fields.get(key, ())}
+                vectors = {name: list(by_text[text]) for name, text in plan.fields.get(key, ())}
                 self._apply_put(op, now, vectors)
             return results
 

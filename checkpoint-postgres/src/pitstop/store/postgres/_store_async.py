@@ -210,14 +210,7 @@ class AsyncPostgresStore(_Side):
         embeddings are computed first, so a failing embedder leaves the store unchanged.
         """
         plan = self._plan(ops)
-        queries: dict[str, builtins.list[float]] = {}
-        documents: builtins.list[builtins.list[float]] = []
-        if self.embeddings is not None:
-            for query in plan.queries:
-                queries[query] = await self.embeddings.aembed_query(query)
-            if plan.texts:
-                documents = await self.embeddings.aembed_documents(plan.texts)
-        vectors = self._vectors_by_text(plan, queries, documents)
+        queries, vectors = await self._embed_plan(plan)
         await self.setup()
         for attempt in range(BATCH_ATTEMPTS):
             try:

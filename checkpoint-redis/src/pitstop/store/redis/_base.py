@@ -104,12 +104,9 @@ class BaseRedisStore(StoreCore):
     # -- encoding -----------------------------------------------------------------------------
 
     def _put_args(
-        self, plan: Plan, documents: Sequence[Sequence[float]], now: datetime
+        self, plan: Plan, by_text: Mapping[str, Sequence[float]], now: datetime
     ) -> builtins.list[Any]:
         """ARGV of the ``PUT`` script for every write of the batch."""
-        if documents:
-            self._check_dims(documents)
-        by_text = dict(zip(plan.texts, documents, strict=True))
         now_us = _to_us(now)
         if now_us < 0:
             raise InvalidArgumentError(f"the store's clock reads {now}, before 1970")

@@ -140,14 +140,7 @@ class RedisStore(_Side):
         embeddings are computed first, so a failing embedder leaves the store unchanged.
         """
         plan = self._plan(ops)
-        queries: dict[str, builtins.list[float]] = {}
-        documents: builtins.list[builtins.list[float]] = []
-        if self.embeddings is not None:
-            for query in plan.queries:
-                queries[query] = self.embeddings.embed_query(query)
-            if plan.texts:
-                documents = self.embeddings.embed_documents(plan.texts)
-            self._check_dims(queries.values())
+        queries, vectors = self._embed_plan(plan)
         self._ensure_index()
         now = self._now()
         now_ms = _to_us(now) // 1000
@@ -169,7 +162,7 @@ class RedisStore(_Side):
         if refresh:
             self._eval(s.REFRESH, self.keys[3:4], self._refresh_args(refresh, now))
         if plan.puts:
-            self._eval(s.PUT, self.keys[:7], self._put_args(plan, documents, now))
+            self._eval(s.PUT, self.keys[:7], self._put_args(plan, vectors, now))
         return results
 
     def sweep_ttl(self) -> int:

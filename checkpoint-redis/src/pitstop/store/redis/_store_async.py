@@ -147,14 +147,7 @@ class AsyncRedisStore(_Side):
         embeddings are computed first, so a failing embedder leaves the store unchanged.
         """
         plan = self._plan(ops)
-        queries: dict[str, builtins.list[float]] = {}
-        documents: builtins.list[builtins.list[float]] = []
-        if self.embeddings is not None:
-            for query in plan.queries:
-                queries[query] = await self.embeddings.aembed_query(query)
-            if plan.texts:
-                documents = await self.embeddings.aembed_documents(plan.texts)
-            self._check_dims(queries.values())
+        queries, vectors = await self._embed_plan(plan)
         await self._ensure_index()
         now = self._now()
         now_ms = _to_us(now) // 1000
@@ -176,7 +169,7 @@ class AsyncRedisStore(_Side):
         if refresh:
             await self._eval(s.REFRESH, self.keys[3:4], self._refresh_args(refresh, now))
         if plan.puts:
-            await self._eval(s.PUT, self.keys[:7], self._put_args(plan, documents, now))
+            await self._eval(s.PUT, self.keys[:7], self._put_args(plan, vectors, now))
         return results
 
     async def asweep_ttl(self) -> int:

@@ -222,14 +222,7 @@ class SqliteStore(_Side):
         embeddings are computed first, so a failing embedder leaves the store unchanged.
         """
         plan = self._plan(ops)
-        queries: dict[str, builtins.list[float]] = {}
-        documents: builtins.list[builtins.list[float]] = []
-        if self.embeddings is not None:
-            for query in plan.queries:
-                queries[query] = self.embeddings.embed_query(query)
-            if plan.texts:
-                documents = self.embeddings.embed_documents(plan.texts)
-        vectors = self._vectors_by_text(plan, queries, documents)
+        queries, vectors = self._embed_plan(plan)
         write = plan.writes
         while True:
             try:

@@ -229,14 +229,7 @@ class AsyncSqliteStore(_Side):
         embeddings are computed first, so a failing embedder leaves the store unchanged.
         """
         plan = self._plan(ops)
-        queries: dict[str, builtins.list[float]] = {}
-        documents: builtins.list[builtins.list[float]] = []
-        if self.embeddings is not None:
-            for query in plan.queries:
-                queries[query] = await self.embeddings.aembed_query(query)
-            if plan.texts:
-                documents = await self.embeddings.aembed_documents(plan.texts)
-        vectors = self._vectors_by_text(plan, queries, documents)
+        queries, vectors = await self._embed_plan(plan)
         write = plan.writes
         while True:
             try:
