@@ -13,11 +13,20 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from pitstop.checkpoint.errors import InvalidArgumentError
 from pitstop.store.base import BaseStore
 from pitstop.store.base._shared import normalize_ops, validate_ttl
-from pitstop.store.base._types import IndexConfig, Op, PutOp, SearchOp, TTLConfig
+from pitstop.store.base._types import (
+    IndexConfig,
+    Item,
+    Op,
+    PutOp,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+)
 from pitstop.store.base.embed import (
     EmbeddingsAdapter,
     ensure_embeddings,
@@ -25,7 +34,7 @@ from pitstop.store.base.embed import (
     tokenize_fields,
 )
 
-__all__ = ["Plan", "StoreCore", "decode_vector", "encode_vector"]
+__all__ = ["AsItem", "Plan", "StoreCore", "decode_vector", "encode_vector"]
 
 _Key = tuple[tuple[str, ...], str]
 
@@ -49,6 +58,46 @@ def decode_vector(blob: bytes) -> builtins.list[float]:
     if sys.byteorder == "big":  # pragma: no cover - depends on the machine
         packed.byteswap()
     return packed.tolist()
+
+
+class _ItemFields(Protocol):
+    @property
+    def namespace(self) -> tuple[str, ...]: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class AsItem:
+    """Mixin of a backend's decoded row (``namespace``, ``key``, ``value``, timestamps)."""
+
+    __slots__ = ()
+
+    def item(self: _ItemFields) -> Item:
+        """As an :class:`Item`."""
+        return Item(
+            value=self.value,
+            key=self.key,
+            namespace=self.namespace,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+    def search_item(self: _ItemFields, score: float | None) -> SearchItem:
+        """As a :class:`SearchItem`."""
+        return SearchItem(
+            namespace=self.namespace,
+            key=self.key,
+            value=self.value,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            score=score,
+        )
 
 
 @dataclass(slots=True)

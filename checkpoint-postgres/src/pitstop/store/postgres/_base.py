@@ -35,9 +35,7 @@ from pitstop.checkpoint.errors import (
 from pitstop.store.base import (
     GetOp,
     IndexConfig,
-    Item,
     ListNamespacesOp,
-    SearchItem,
     SearchOp,
     TTLConfig,
     _sides,
@@ -46,7 +44,7 @@ from pitstop.store.base import (
     literal_prefix,
     rank_page,
 )
-from pitstop.store.base._core import Plan, StoreCore, decode_vector, encode_vector
+from pitstop.store.base._core import AsItem, Plan, StoreCore, decode_vector, encode_vector
 from pitstop.store.postgres import _queries as q
 
 __all__ = [
@@ -235,7 +233,7 @@ def pgvector_text(vector: Sequence[float]) -> str:
 
 
 @dataclass(slots=True)
-class Row:
+class Row(AsItem):
     """One item as read from ``pitstop_store``."""
 
     prefix: str
@@ -262,27 +260,6 @@ class Row:
     def namespace(self) -> tuple[str, ...]:
         """The item's namespace."""
         return split_namespace(self.prefix)
-
-    def item(self) -> Item:
-        """As an :class:`Item`."""
-        return Item(
-            value=self.value,
-            key=self.key,
-            namespace=self.namespace,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        )
-
-    def search_item(self, score: float | None) -> SearchItem:
-        """As a :class:`SearchItem`."""
-        return SearchItem(
-            namespace=self.namespace,
-            key=self.key,
-            value=self.value,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            score=score,
-        )
 
 
 def decode_rows(rows: Iterable[Sequence[Any]]) -> builtins.list[Row]:

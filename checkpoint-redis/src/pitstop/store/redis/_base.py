@@ -28,7 +28,7 @@ from pitstop.store.base import (
     matches_filter,
     rank_page,
 )
-from pitstop.store.base._core import Plan, StoreCore, decode_vector, encode_vector
+from pitstop.store.base._core import AsItem, Plan, StoreCore, decode_vector, encode_vector
 from pitstop.store.redis import _scripts as s
 
 __all__ = ["AsyncSide", "BaseRedisStore", "Plan", "Stored", "SyncSide"]
@@ -49,7 +49,7 @@ def _to_us(moment: datetime) -> int:
 
 
 @dataclass
-class Stored:
+class Stored(AsItem):
     """One item as read back."""
 
     member: bytes
@@ -61,25 +61,6 @@ class Stored:
     seq: int
     ttl: float | None
     vectors: builtins.list[builtins.list[float]]
-
-    def item(self) -> Item:
-        return Item(
-            value=self.value,
-            key=self.key,
-            namespace=self.namespace,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        )
-
-    def search_item(self, score: float | None) -> SearchItem:
-        return SearchItem(
-            namespace=self.namespace,
-            key=self.key,
-            value=self.value,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            score=score,
-        )
 
 
 class BaseRedisStore(StoreCore):
