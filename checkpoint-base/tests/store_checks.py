@@ -394,6 +394,30 @@ async def check_async_store_sync_api(store: BaseStore) -> None:
     assert item is not None
 
 
+# -- threads ------------------------------------------------------------------------------------
+
+
+def run_threads(work: Callable[[int], None], count: int) -> None:
+    """Run ``work(0)`` ... ``work(count - 1)`` in threads at once; wait for all of them."""
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def check_threads_share_a_store(store: BaseStore, threads: int = 6, puts: int = 30) -> None:
+    """Several threads put and read through one sync store (one connection or client)."""
+
+    def work(n: int) -> None:
+        for i in range(puts):
+            store.put(("w", str(n)), str(i), {"i": i})
+            assert store.get(("w", str(n)), str(i)) is not None
+
+    run_threads(work, threads)
+    assert len(store.search(("w",), limit=10_000)) == threads * puts
+
+
 # -- the TTL sweeper ----------------------------------------------------------------------------
 
 _TINY_TTL = 0.001 / 60

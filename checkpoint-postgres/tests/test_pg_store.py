@@ -283,11 +283,7 @@ def test_concurrent_setup(schema: str) -> None:
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    checks.run_threads(work, 6)
     assert errors == []
     with psycopg.connect(pg_uri(), autocommit=True) as conn:
         migrations = sql.Identifier(schema, "pitstop_store_migrations")
@@ -365,28 +361,14 @@ def test_concurrent_writers_from_threads(schema: str) -> None:
                 )
                 assert store.get(("w", str(n)), str(i)) is not None
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        checks.run_threads(work, 6)
         assert len(store.search(("w",), limit=1000)) == 150 + 5
         seqs = [i.updated_at for i in store.search(("w",), limit=1000)]
         assert seqs == sorted(seqs, reverse=True)
 
 
 def test_threads_share_one_connection(store: PostgresStore) -> None:
-    def work(n: int) -> None:
-        for i in range(20):
-            store.put(("c", str(n)), str(i), {"i": i})
-            assert store.get(("c", str(n)), str(i)) is not None
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(store.search(("c",), limit=1000)) == 80
+    checks.check_threads_share_a_store(store, threads=4, puts=20)
 
 
 async def test_async_concurrent_batches_over_a_pool(schema: str) -> None:

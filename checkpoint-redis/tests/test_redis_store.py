@@ -167,6 +167,10 @@ def test_ttl_with_fake_clock(client: redis.Redis, clock: Clock) -> None:
     checks.check_ttl(new_store(client, clock, ttl={"default_ttl": 1.0}), clock)
 
 
+def test_threads_share_a_sync_store(store: RedisStore) -> None:
+    checks.check_threads_share_a_store(store)
+
+
 async def test_sync_store_async_api(store: RedisStore) -> None:
     await checks.check_sync_store_async_api(store)
 

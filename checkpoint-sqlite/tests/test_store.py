@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -283,17 +282,7 @@ def test_user_connection_in_default_mode(db: str) -> None:
 
 
 def test_threads_share_a_sync_store(store: SqliteStore) -> None:
-    def work(n: int) -> None:
-        for i in range(30):
-            store.put(("w", str(n)), str(i), {"i": i})
-            assert store.get(("w", str(n)), str(i)) is not None
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(store.search(("w",), limit=1000)) == 180
+    checks.check_threads_share_a_store(store)
 
 
 def test_two_connections_one_file(db: str) -> None:
@@ -303,11 +292,7 @@ def test_two_connections_one_file(db: str) -> None:
             for i in range(40):
                 s.put(("c",), f"{n}-{i}", {"i": i})
 
-        threads = [threading.Thread(target=work, args=(s, n)) for n, s in enumerate([one, two])]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        checks.run_threads(lambda n: work([one, two][n], n), 2)
         assert len(one.search(("c",), limit=100)) == 80
 
 
