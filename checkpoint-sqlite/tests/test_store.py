@@ -192,6 +192,39 @@ def test_scores_too_close_for_float32_rank_as_in_memory(sqlite_vec: bool, clock:
         assert store.uses_sqlite_vec is sqlite_vec
 
 
+def _extreme_embed(texts: Any) -> list[list[float]]:
+    """Vectors whose float32 cosine overflows, underflows or divides by zero."""
+    table = {
+        "huge": [2.0**80, 2.0**79, 0.0],
+        "tiny": [2.0**-80, 0.0, 2.0**-81],
+        "zero": [0.0, 0.0, 0.0],
+        "plain": [1.0, 2.0, 3.0],
+        "q": [1.0, 1.0, 0.0],
+    }
+    return [table[t] for t in texts]
+
+
+@needs_sqlite_vec
+def test_what_float32_cannot_score_is_scored_exactly(clock: Clock) -> None:
+    index: Any = {"dims": 3, "embed": _extreme_embed, "fields": ["t"]}
+    with (
+        SqliteStore.from_conn_string(":memory:", index=index, clock=clock) as vec,
+        SqliteStore.from_conn_string(
+            ":memory:", index=index, clock=clock, sqlite_vec=False
+        ) as brute,
+    ):
+        for i, kind in enumerate(["plain", "huge", "tiny", "zero", "plain", "huge"] * 3):
+            for st in (vec, brute):
+                st.put(("x",), f"k{i}", {"t": kind})
+            clock.tick(1)
+        for query in ("q", "huge", "tiny", "zero"):  # the last three: ranked in Python
+            for offset, limit in ((0, 1), (0, 3), (2, 4), (0, 20), (10, 5)):
+                args: dict[str, Any] = {"query": query, "offset": offset, "limit": limit}
+                want = rendered(brute.search(("x",), **args))
+                assert rendered(vec.search(("x",), **args)) == want, args
+        assert vec.uses_sqlite_vec
+
+
 @needs_sqlite_vec
 def test_sqlite_vec_is_the_default_when_it_loads(clock: Clock) -> None:
     with SqliteStore.from_conn_string(":memory:", index=INDEX, clock=clock) as store:  # type: ignore[arg-type]

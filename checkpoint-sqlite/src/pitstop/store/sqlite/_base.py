@@ -293,7 +293,9 @@ class SearchQuery:
 
     def scored(self, query: Sequence[float]) -> tuple[str, builtins.list[Any]]:
         """sqlite-vec: the candidates with vectors, best float32 score first."""
-        return q.SEARCH_SCORED + self.where + q.SCORED_ORDER, [encode_vector(query), *self.params]
+        zero = encode_vector([0.0] * len(query))
+        sql = q.SEARCH_SCORED + self.where + q.SCORED_ORDER
+        return sql, [zero, encode_vector(query), *self.params]
 
     @property
     def unscored_sql(self) -> str:
@@ -334,6 +336,9 @@ SQLITE_VEC_SLACK = 1e-3
 """How far a float32 cosine from sqlite-vec may be from the exact one, with room to spare
 (the error of a float32 dot product of normal-sized embeddings is below 1e-4 up to 4096
 dimensions). Items scored within this of a page's cutoff are scored again exactly."""
+FLOAT32_SAFE_NORMS = (1e-15, 1e15)
+"""Norms whose float32 square (and products of two) stay normal numbers (as in ``SEARCH_SCORED``);
+a query outside is ranked by the brute-force path."""
 VECTORS_CHUNK = 200
 """Items whose vectors are read per statement when re-scoring."""
 
@@ -347,6 +352,12 @@ def sqlite_vec_path() -> str | None:
     except ImportError:
         return None
     return str(sqlite_vec.loadable_path())
+
+
+def float32_safe(vector: Sequence[float]) -> bool:
+    """Whether float32 can square ``vector``'s norm without overflow or underflow."""
+    norm = math.sqrt(math.fsum(x * x for x in vector))
+    return FLOAT32_SAFE_NORMS[0] <= norm <= FLOAT32_SAFE_NORMS[1]
 
 
 def vectors_of_sql(count: int) -> str:
@@ -369,19 +380,24 @@ class ScoredCandidates:
     rows: builtins.list[tuple[Row, int]] = field(default_factory=list)
     cutoff: float | None = None
     complete: bool = False
+    scored: int = 0
+    """Rows taken that float32 could score (the others, NULL, come first and are all taken)."""
 
     def add(self, raw: Sequence[Any], flt: Mapping[str, Any] | None, exact: bool) -> bool:
         """Take one row of ``SEARCH_SCORED``; False when reading can stop."""
-        score = float(raw[6])
-        if self.cutoff is not None and score < self.cutoff - SQLITE_VEC_SLACK:
+        score = None if raw[6] is None else float(raw[6])
+        cutoff = self.cutoff
+        if score is not None and cutoff is not None and score < cutoff - SQLITE_VEC_SLACK:
             self.complete = True
             return False
         row = Row.decode(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5])
         if not exact and not matches_filter(row.value, flt):
             return True
         self.rows.append((row, raw[7]))
-        if len(self.rows) == self.want:
-            self.cutoff = score
+        if score is not None:
+            self.scored += 1
+            if self.scored == self.want:
+                self.cutoff = score
         return True
 
     @property
@@ -453,6 +469,10 @@ class BaseSqliteStore(StoreCore):
         self.sqlite_vec = sqlite_vec
         self.uses_sqlite_vec = False
         """Whether vector search is scored by ``sqlite-vec`` (known after setup)."""
+
+    def _scores_in_sql(self, query: Sequence[float]) -> bool:
+        """Whether sqlite-vec ranks this query's candidates (else the brute-force path)."""
+        return self.uses_sqlite_vec and float32_safe(query)
 
     def _sqlite_vec_unavailable(self, reason: str) -> bool:
         """Refuse (``sqlite_vec=True``) or fall back to the brute-force path, saying why."""

@@ -170,15 +170,22 @@ SEARCH_ORDER: Final = " ORDER BY s.updated_at DESC, s.seq DESC"
 # -- sqlite-vec (optional): the extension scores the stored float32 blobs as they are ------------
 
 VEC_VERSION: Final = "SELECT vec_version()"
-# Scored candidates, best float32 score first (a zero-norm vector, NULL there, scores 0.0 as
-# in Python): SEARCH_SCORED [AND NAMESPACE_UNDER] [AND <filter fragment>]... SCORED_ORDER.
+# Scored candidates, best float32 score first: SEARCH_SCORED [AND NAMESPACE_UNDER]
+# [AND <filter fragment>]... SCORED_ORDER. Parameters: a zero vector, the query, then the
+# WHERE's. An item with a vector whose norm float32 cannot square safely (overflow, underflow,
+# zero) gets no score (NULL) and comes first, so it is always scored again exactly.
 SEARCH_SCORED: Final = """
 SELECT s.prefix, s.key, s.value, s.created_at, s.updated_at, s.ttl_minutes,
-       MAX(COALESCE(1.0 - vec_distance_cosine(v.embedding, ?), 0.0)) AS score, s.seq
+       CASE WHEN MIN(COALESCE(vec_distance_l2(v.embedding, ?) BETWEEN 1e-15 AND 1e15, 0))
+            THEN MAX(1.0 - vec_distance_cosine(v.embedding, ?)) END AS score,
+       s.seq
 FROM pitstop_store AS s
 JOIN pitstop_store_vectors AS v ON v.prefix = s.prefix AND v.key = s.key
 WHERE (s.expires_at IS NULL OR s.expires_at > ?)"""
-SCORED_ORDER: Final = " GROUP BY s.prefix, s.key ORDER BY score DESC, s.updated_at DESC, s.seq DESC"
+SCORED_ORDER: Final = (
+    " GROUP BY s.prefix, s.key"
+    " ORDER BY score IS NULL DESC, score DESC, s.updated_at DESC, s.seq DESC"
+)
 WITHOUT_VECTORS: Final = """ AND NOT EXISTS (
     SELECT 1 FROM pitstop_store_vectors AS v WHERE v.prefix = s.prefix AND v.key = s.key)"""
 # The vectors of some items: VECTORS_OF + ", ".join(["(?, ?)"] * n) + ")".

@@ -300,7 +300,7 @@ class AsyncSqliteStore(_Side):
     ) -> builtins.list[SearchItem]:
         search = SearchQuery.build(op, to_us(now))
         page: builtins.list[tuple[float | None, Row]]
-        if op.query and self.embeddings is not None and self.uses_sqlite_vec:
+        if op.query and self.embeddings is not None and self._scores_in_sql(queries[op.query]):
             page = await self._scored_page(conn, search, op, queries[op.query])
         elif op.query and self.embeddings is not None:
             rows = decode_rows(await _fetchall(conn, search.sql, search.params))
