@@ -158,3 +158,20 @@ async def test_sync_calls_from_another_thread_work() -> None:
 def test_needs_a_running_loop() -> None:
     with pytest.raises(RuntimeError):
         BatchedMemoryStore()
+
+
+def test_sync_calls_while_the_loop_is_idle_run_on_it() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def make() -> BatchedMemoryStore:
+            return BatchedMemoryStore()
+
+        store = loop.run_until_complete(make())
+        store.put(("a",), "k", {"v": 1})  # the store's loop is not running: run it here
+        item = store.get(("a",), "k")
+        assert item is not None
+        assert item.value == {"v": 1}
+        assert len(store.calls) == 2
+    finally:
+        loop.close()

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, cast
 
 from pitstop.store.base import BaseStore
+from pitstop.store.base._loop import run_on_loop
 from pitstop.store.base._shared import (
     delete_op,
     get_op,
@@ -149,17 +150,7 @@ class AsyncBatchedBaseStore(BaseStore):
     # -- sync API: run on the store's loop from another thread -------------------------------
 
     def _on_loop(self, coro: Any, method: str) -> Any:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            coro.close()
-            raise asyncio.InvalidStateError(
-                f"synchronous {type(self).__name__}.{method}() called on the store's own event "
-                f"loop thread, which would deadlock: use 'await store.a{method}(...)'"
-            )
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return run_on_loop(self._loop, coro, owner=type(self).__name__, method=method)
 
     def batch(self, ops: Iterable[Op]) -> builtins.list[Result]:
         """Run ``abatch`` on the store's loop (from another thread)."""
