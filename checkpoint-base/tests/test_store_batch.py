@@ -174,4 +174,8 @@ def test_sync_calls_while_the_loop_is_idle_run_on_it() -> None:
         assert item.value == {"v": 1}
         assert len(store.calls) == 2
     finally:
+        pending = asyncio.all_tasks(loop)  # the store's batching task
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
