@@ -1,7 +1,8 @@
 """Throughput of the PostgreSQL savers next to LangGraph's ``langgraph-checkpoint-postgres``.
 
 ``uv run python checkpoint-postgres/tests/bench_pg.py [--repeat N] [--chart out.png]
-[--only put,put_writes] [--api sync|async] [--skip-suite] [--skip-curve]``
+[--only put,put_writes] [--api sync|async] [--skip-suite] [--skip-curve] [--seconds S]
+[--curve-rounds N] [--curve-chart curve.png]``
 
 1. ``pitstop.conformance.bench`` (the workloads of ``pitstop-conformance bench``): sync workloads
    on the sync savers, async workloads on the async savers, each in a fresh schema of the same
@@ -9,7 +10,9 @@
    savers run in one pytest-benchmark session per API, back to back for each workload, so each
    ratio compares measurements taken side by side. ``--only`` keeps some workloads (by key).
 2. The concurrency curve: N asyncio workers (1, 5, 10, 50) over a pool of 10 connections, each
-   doing put + get_tuple on its own thread for a fixed time; ops/s for each saver.
+   doing put + get_tuple on its own thread for ``--seconds``; ops/s for each saver, the median
+   of ``--curve-rounds`` interleaved measurements. Both savers use the same code path at every
+   N (pitstop's group commit only combines calls when more are in flight than it has lanes).
 
 Not a test: nothing here is collected by pytest.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -35,7 +39,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from pitstop.checkpoint.base import empty_checkpoint, next_version
 from pitstop.checkpoint.postgres import AsyncPostgresSaver
-from pitstop.conformance import bench
+from pitstop.conformance import bench, bench_specs
 from pitstop.conformance.factory import SaverFactory
 
 
@@ -96,7 +100,9 @@ async def _worker(saver: Any, thread_id: str, deadline: float) -> int:
     return ops
 
 
-async def _curve(kind: str, workers: list[int], seconds: float) -> dict[int, float]:
+@contextlib.asynccontextmanager
+async def _curve_saver(kind: str) -> AsyncIterator[Any]:
+    """A saver over its own pool of 10 autocommit connections (each saver its own schema)."""
     schema = new_schema()
     if kind == "pitstop":
         uri, kwargs = URI, {"autocommit": True}
@@ -111,23 +117,37 @@ async def _curve(kind: str, workers: list[int], seconds: float) -> dict[int, flo
         saver: Any
         if kind == "pitstop":
             saver = AsyncPostgresSaver(pool, schema=schema)
+            await saver.asetup()
         else:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as Official
 
             saver = Official(pool)
-        await (saver.asetup() if kind == "pitstop" else saver.setup())
-        out: dict[int, float] = {}
-        for n in workers:
-            await _worker(saver, f"warm-{n}", time.perf_counter() + 0.2)
-            start = time.perf_counter()
-            deadline = start + seconds
-            counts = await asyncio.gather(
-                *(_worker(saver, f"{kind}-{n}-{i}", deadline) for i in range(n))
-            )
-            out[n] = sum(counts) / (time.perf_counter() - start)
-        return out
+            await saver.setup()
+        yield saver
     finally:
         await pool.close()
+
+
+async def _curves(
+    kinds: list[str], workers: list[int], seconds: float, rounds: int
+) -> dict[str, dict[int, float]]:
+    """ops/s of each saver at each worker count: the median of ``rounds`` measurements, taken
+    interleaved (round by round, each count, each saver), so load from other processes on the
+    machine falls on every point alike."""
+    samples: dict[str, dict[int, list[float]]] = {k: {n: [] for n in workers} for k in kinds}
+    async with contextlib.AsyncExitStack() as stack:
+        savers = {kind: await stack.enter_async_context(_curve_saver(kind)) for kind in kinds}
+        for r in range(rounds):
+            for n in workers:
+                for kind, saver in savers.items():
+                    await _worker(saver, f"warm-{r}-{n}", time.perf_counter() + 0.2)
+                    start = time.perf_counter()
+                    deadline = start + seconds
+                    counts = await asyncio.gather(
+                        *(_worker(saver, f"{kind}-{r}-{n}-{i}", deadline) for i in range(n))
+                    )
+                    samples[kind][n].append(sum(counts) / (time.perf_counter() - start))
+    return {k: {n: statistics.median(v) for n, v in per.items()} for k, per in samples.items()}
 
 
 def render_curve(curves: dict[str, dict[int, float]]) -> str:
@@ -143,11 +163,103 @@ def render_curve(curves: dict[str, dict[int, float]]) -> str:
     return "\n".join(lines)
 
 
+def chart_curve(curves: dict[str, dict[int, float]], path: str) -> None:
+    """The concurrency curve as a PNG: throughput as a multiple of one worker (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, curve in curves.items():
+        workers = sorted(curve)
+        base = curve[workers[0]]
+        left.plot(workers, [curve[n] for n in workers], marker="o", label=name)
+        right.plot(workers, [curve[n] / base for n in workers], marker="o", label=name)
+    left.set(title="ops/s (put + get_tuple)", xlabel="async workers (pool of 10)", xscale="log")
+    right.set(title="x of 1 worker", xlabel="async workers (pool of 10)", xscale="log")
+    for ax in (left, right):
+        ax.set_xticks(workers, [str(n) for n in workers])
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _suite(args: argparse.Namespace) -> list[bench.BenchResult]:
+    """One run of the throughput suite: per API, both savers in one pytest-benchmark session
+    (the factories of each workload run back to back, so the ratios compare runs side by
+    side)."""
+    only = [key.strip() for key in args.only.split(",")] if args.only else []
+    apis = (args.api,) if args.api else ("sync", "async")
+    pairs = [
+        ("pitstop-postgres", sync_pool, async_pool),
+        ("langgraph-postgres", official_sync, official_async),
+    ]
+    merged = [bench.BenchResult(name) for name, _, _ in pairs]
+    for api in apis:
+        factories = [
+            SaverFactory(
+                create=sync_factory if api == "sync" else async_factory,
+                stored_bytes=stored_bytes,
+                name=name,
+            )
+            for name, sync_factory, async_factory in pairs
+        ]
+        pytest_args = []
+        if only:
+            pytest_args = ["-k", " or ".join(f"{key}-{api}-" for key in only)]
+        results = bench.run_bench(
+            factories, repeat=args.repeat, apis=(api,), pytest_args=pytest_args
+        )
+        for into, result in zip(merged, results, strict=True):
+            into.ops.update(result.ops)
+            if result.stored_bytes is not None:
+                into.stored_bytes = result.stored_bytes
+    return merged
+
+
+def render_medians(runs: list[list[bench.BenchResult]]) -> str:
+    """The median over runs of each workload's ratio (pitstop / official), with the range."""
+    keys = list(runs[0][0].ops)
+    lines = [f"{'workload':<28} {'api':<6} {'median ratio':>12}   range over {len(runs)} runs"]
+    for key in keys:
+        ratios = [r[0].ops[key] / r[1].ops[key] for r in runs if key in r[1].ops and r[1].ops[key]]
+        if not ratios:
+            continue
+        name = {w.key: w.title for w in bench_specs.WORKLOADS}.get(key[0], key[0])
+        lines.append(
+            f"{name:<28} {key[1]:<6} {statistics.median(ratios):>11.2f}x"
+            f"   {min(ratios):.2f}-{max(ratios):.2f}x"
+        )
+    sizes = [(r[0].stored_bytes, r[1].stored_bytes) for r in runs if r[0].stored_bytes]
+    if sizes:
+        ours, theirs = sizes[-1]
+        lines.append(
+            f"stored bytes (chat + writes): pitstop {ours:,} B, official {theirs or 0:,} B"
+        )
+    return "\n".join(lines)
+
+
+def _median_results(runs: list[list[bench.BenchResult]]) -> list[bench.BenchResult]:
+    out = []
+    for i, first in enumerate(runs[0]):
+        result = bench.BenchResult(first.factory, stored_bytes=runs[-1][i].stored_bytes)
+        for key in first.ops:
+            result.ops[key] = statistics.median(r[i].ops[key] for r in runs if key in r[i].ops)
+        out.append(result)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--chart")
+    parser.add_argument("--runs", type=int, default=1, help="whole runs; prints median ratios")
+    parser.add_argument("--seconds", type=float, default=2.0, help="per curve point")
+    parser.add_argument("--curve-rounds", type=int, default=3, help="curve points: median of")
+    parser.add_argument("--curve-chart", help="write the concurrency curve as a PNG")
+    parser.add_argument("--chart", help="write the throughput table (median ops/s) as a PNG")
     parser.add_argument("--skip-suite", action="store_true")
     parser.add_argument("--skip-curve", action="store_true")
     parser.add_argument(
@@ -155,48 +267,39 @@ def main() -> int:
     )
     parser.add_argument("--api", choices=("sync", "async"), help="one API only")
     args = parser.parse_args()
-    only = [key.strip() for key in args.only.split(",")] if args.only else []
-    apis = (args.api,) if args.api else ("sync", "async")
+    workers = [1, 5, 10, 50]
+    suites: list[list[bench.BenchResult]] = []
+    curves: list[dict[str, dict[int, float]]] = []
     try:
-        if not args.skip_suite:
-            # per API, both savers in one run: pytest-benchmark runs the factories of each
-            # workload back to back, so the ratios compare runs side by side
-            pairs = [
-                ("pitstop-postgres", sync_pool, async_pool),
-                ("langgraph-postgres", official_sync, official_async),
-            ]
-            merged = [bench.BenchResult(name) for name, _, _ in pairs]
-            for api in apis:
-                factories = [
-                    SaverFactory(
-                        create=sync_factory if api == "sync" else async_factory,
-                        stored_bytes=stored_bytes,
-                        name=name,
+        for run in range(args.runs):
+            print(f"== run {run + 1} of {args.runs}", flush=True)
+            if not args.skip_suite:
+                suites.append(_suite(args))
+                print(bench.render(suites[-1]), flush=True)
+            if not args.skip_curve:
+                curves.append(
+                    asyncio.run(
+                        _curves(["pitstop", "langgraph"], workers, args.seconds, args.curve_rounds)
                     )
-                    for name, sync_factory, async_factory in pairs
-                ]
-                pytest_args = []
-                if only:
-                    pytest_args = ["-k", " or ".join(f"{key}-{api}-" for key in only)]
-                results = bench.run_bench(
-                    factories, repeat=args.repeat, apis=(api,), pytest_args=pytest_args
                 )
-                for into, result in zip(merged, results, strict=True):
-                    into.ops.update(result.ops)
-                    if result.stored_bytes is not None:
-                        into.stored_bytes = result.stored_bytes
-            print(bench.render(merged))
+                print()
+                print(render_curve(curves[-1]), flush=True)
+        if suites:
+            if args.runs > 1:
+                print(f"\n== median of {args.runs} runs")
+                print(render_medians(suites))
             if args.chart:
-                bench.chart(merged, args.chart)
-        if args.skip_curve:
-            return 0
-        workers = [1, 5, 10, 50]
-        curves = {
-            "pitstop": asyncio.run(_curve("pitstop", workers, args.seconds)),
-            "langgraph": asyncio.run(_curve("langgraph", workers, args.seconds)),
-        }
-        print()
-        print(render_curve(curves))
+                bench.chart(_median_results(suites), args.chart)
+        if curves:
+            median = {
+                kind: {n: statistics.median(c[kind][n] for c in curves) for n in workers}
+                for kind in curves[0]
+            }
+            if args.runs > 1:
+                print()
+                print(render_curve(median))
+            if args.curve_chart:
+                chart_curve(median, args.curve_chart)
     finally:
         drop_schemas()
     return 0

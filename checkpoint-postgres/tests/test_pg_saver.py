@@ -581,6 +581,39 @@ def test_a_growing_list_is_stored_as_deltas_read_in_one_statement(counted: Any) 
     assert history == [[1, 2, 3, 4, 5][:n] for n in range(5, 0, -1)]
 
 
+def test_a_page_sends_each_chain_record_once_and_every_row_decodes(counted: Any) -> None:
+    saver, conn = counted
+    _grow(saver, "t", 30)
+    _grow(saver, "u", 12)
+    everything = [
+        (x.config["configurable"]["thread_id"], x.checkpoint["channel_values"]["items"])
+        for x in saver.list(None)
+    ]
+    assert sorted(everything) == sorted(
+        [("t", list(range(1, n + 1))) for n in range(1, 31)]
+        + [("u", list(range(1, n + 1))) for n in range(1, 13)]
+    )
+    # the chain rows of a page: each (thread, channel, version) once, however many rows use it
+    query = saver._list_query(_cfg("t"), None, None)
+    rows = conn.execute(query.sql, query.page_params(None, 100), binary=True).fetchall()
+    sent = [(r[0], ch, v) for r in rows for ch, v in zip(r[16] or [], r[17] or [], strict=True)]
+    assert sent
+    assert len(sent) == len(set(sent))
+    # rows a filter skips still hand their chain records to the rows after them
+    for step in (30, 29, 12, 2):
+        found = list(saver.list(_cfg("t"), filter={"step": step}))
+        assert [x.checkpoint["channel_values"]["items"] for x in found] == [
+            list(range(1, step + 1))
+        ]
+    # limits and `before` start pages anywhere in a chain
+    for before in (30, 17, 3):
+        ids = [x.config for x in saver.list(_cfg("t"))]
+        page = list(saver.list(_cfg("t"), before=ids[30 - before], limit=4))
+        assert [x.checkpoint["channel_values"]["items"] for x in page] == [
+            list(range(1, n + 1)) for n in range(before - 1, max(before - 5, 0), -1)
+        ]
+
+
 def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest() -> None:
     with psycopg.connect(URI, autocommit=True) as conn:
         saver = PostgresSaver(conn, schema=new_schema(), max_chain=3)

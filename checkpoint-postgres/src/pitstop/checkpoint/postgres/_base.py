@@ -421,11 +421,17 @@ class BasePostgresSaver(BaseCheckpointSaver):
     ) -> builtins.list[CheckpointTuple | None]:
         """Checkpoint tuples of a page, in order; ``None`` for rows the filter rejects."""
         result: builtins.list[CheckpointTuple | None] = []
+        # chain records come once per page (with the first row needing them): keep them all
+        page_chains: dict[tuple[str, str], dict[tuple[str, str], tuple[str, bytes]]] = {}
         for row in rows:
             (thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta_blob) = row[:8]
             v_channels, v_types, v_blobs, v_versions = row[8:12]
             w_tasks, w_channels, w_types, w_blobs = row[12:16]
             d_channels, d_versions, d_types, d_blobs = row[16:20]
+            chains = page_chains.setdefault((thread_id, ns), {})
+            if d_channels:
+                for ch, v, t, b in zip(d_channels, d_versions, d_types, d_blobs, strict=True):
+                    chains[(ch, v)] = (t, bytes(b))
             where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
             metadata = self._load((meta_type, bytes(meta_blob)), channel="metadata", **where)
             if not isinstance(metadata, dict):
@@ -436,14 +442,6 @@ class BasePostgresSaver(BaseCheckpointSaver):
             checkpoint = self._load((type_, bytes(blob)), **where)
             if not isinstance(checkpoint, dict):
                 raise CorruptRecordError("checkpoint is not a mapping", **where)
-            chains: dict[tuple[str, str], tuple[str, bytes]] = (
-                {
-                    (ch, v): (t, bytes(b))
-                    for ch, v, t, b in zip(d_channels, d_versions, d_types, d_blobs, strict=True)
-                }
-                if d_channels
-                else {}
-            )
             checkpoint["channel_values"] = (
                 {
                     ch: self._value((t, bytes(b)), (thread_id, ns, ch, v), chains, where)

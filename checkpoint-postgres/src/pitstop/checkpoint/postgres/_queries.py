@@ -336,20 +336,53 @@ def put_writes(keep: int, replace: int, touched: bool) -> str:
 
 # -- reads -------------------------------------------------------------------------------------
 
-SELECT_PAGE: Final = """
+_PAGE_INNER: Final = """
+    FROM {schema}.pitstop_checkpoints AS c
+    WHERE TRUE{where}
+    ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
+    LIMIT %(limit)s
+)"""
+
+SELECT_PAGE: Final = (
+    """
+WITH page AS MATERIALIZED (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,
+           c.checkpoint, c.channel_versions, c.metadata_type, c.metadata_blob"""
+    + _PAGE_INNER
+    + """, deps AS (
+    SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, d.channel, d.dep_version,
+           row_number() OVER (
+               PARTITION BY p.thread_id, p.checkpoint_ns, d.channel, d.dep_version
+               ORDER BY p.checkpoint_id DESC) AS nth
+    FROM page AS p
+    CROSS JOIN LATERAL jsonb_each_text(p.channel_versions) AS cv (channel, version)
+    CROSS JOIN LATERAL (
+        SELECT d.channel, unnest(d.dep_versions) AS dep_version
+        FROM {schema}.pitstop_checkpoint_blob_deps AS d
+        WHERE d.thread_id = p.thread_id AND d.checkpoint_ns = p.checkpoint_ns
+          AND d.channel = cv.channel AND d.version = cv.version
+        OFFSET 0  -- a primary-key lookup per channel, never a hash of the thread's chains
+    ) AS d
+), chains AS (
+    SELECT d.thread_id, d.checkpoint_ns, d.checkpoint_id,
+           array_agg(d.channel) AS channels, array_agg(d.dep_version) AS versions,
+           array_agg(db.type) AS types, array_agg(db.blob) AS blobs
+    FROM deps AS d
+    CROSS JOIN LATERAL (
+        SELECT b.type, b.blob FROM {schema}.pitstop_checkpoint_blobs AS b
+        WHERE b.thread_id = d.thread_id AND b.checkpoint_ns = d.checkpoint_ns
+          AND b.channel = d.channel AND b.version = d.dep_version
+        LIMIT 1
+    ) AS db
+    WHERE d.nth = 1
+    GROUP BY d.thread_id, d.checkpoint_ns, d.checkpoint_id
+)
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,
        c.checkpoint, c.metadata_type, c.metadata_blob,
        v.channels, v.types, v.blobs, v.versions,
        w.task_ids, w.channels, w.types, w.blobs,
        d.channels, d.versions, d.types, d.blobs
-FROM (
-    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,
-           c.checkpoint, c.channel_versions, c.metadata_type, c.metadata_blob
-    FROM {schema}.pitstop_checkpoints AS c
-    WHERE TRUE{where}
-    ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
-    LIMIT %(limit)s
-) AS c
+FROM page AS c
 LEFT JOIN LATERAL (
     SELECT array_agg(cv.channel) AS channels, array_agg(b.type) AS types,
            array_agg(b.blob) AS blobs, array_agg(cv.version) AS versions
@@ -370,40 +403,21 @@ LEFT JOIN LATERAL (
     WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
       AND w.checkpoint_id = c.checkpoint_id
 ) AS w ON TRUE
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.channel) AS channels, array_agg(d.dep_version) AS versions,
-           array_agg(db.type) AS types, array_agg(db.blob) AS blobs
-    FROM jsonb_each_text(c.channel_versions) AS cv (channel, version)
-    CROSS JOIN LATERAL (
-        SELECT d.channel, unnest(d.dep_versions) AS dep_version
-        FROM {schema}.pitstop_checkpoint_blob_deps AS d
-        WHERE d.thread_id = c.thread_id AND d.checkpoint_ns = c.checkpoint_ns
-          AND d.channel = cv.channel AND d.version = cv.version
-        OFFSET 0  -- a primary-key lookup per channel, never a hash of the thread's chains
-    ) AS d
-    CROSS JOIN LATERAL (
-        SELECT b.type, b.blob FROM {schema}.pitstop_checkpoint_blobs AS b
-        WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
-          AND b.channel = d.channel AND b.version = d.dep_version
-        LIMIT 1
-    ) AS db
-) AS d ON TRUE
+LEFT JOIN chains AS d
+  ON d.thread_id = c.thread_id AND d.checkpoint_ns = c.checkpoint_ns
+ AND d.checkpoint_id = c.checkpoint_id
 ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"""
+)
 """A page of checkpoints with their channel values and pending writes: one statement.
 
-The inner query picks the page (``{where}`` joins constant ``LIST_*`` pieces), so the lateral
-subqueries run for the rows of that page only; each value is one primary-key lookup (a
-``LATERAL`` per channel, so the planner cannot hash the thread's whole value table per row).
-Pending writes come in the order the runtime applies them (LangGraph's ``writes_sort_key``:
-task path, task id, index). The chain records of delta values (``blob_deps``) come with them, so
-a delta is rebuilt from this one statement."""
-
-_PAGE_INNER: Final = """
-    FROM {schema}.pitstop_checkpoints AS c
-    WHERE TRUE{where}
-    ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
-    LIMIT %(limit)s
-) AS c"""
+``page`` picks the checkpoints (``{where}`` joins constant ``LIST_*`` pieces), so the other
+parts run for the rows of that page only; each value is one primary-key lookup (a ``LATERAL``
+per channel, so the planner cannot hash the thread's whole value table per row). Pending writes
+come in the order the runtime applies them (LangGraph's ``writes_sort_key``: task path, task id,
+index). The chain records of delta values (``blob_deps``) come with them, so a delta is rebuilt
+from this one statement; consecutive checkpoints share most of a chain, so each chain record
+comes once per page, with the newest row of its namespace that needs it (``_decode_page``
+keeps the page's records for the rows after it)."""
 
 SELECT_LATEST_MANY: Final = SELECT_PAGE.replace(
     _PAGE_INNER,
@@ -415,7 +429,7 @@ SELECT_LATEST_MANY: Final = SELECT_PAGE.replace(
         ORDER BY c.checkpoint_id DESC
         LIMIT 1
     ) AS c
-) AS c""",
+)""",
 )
 """The latest checkpoint of each of several (thread, namespace) pairs, shaped like
 ``SELECT_PAGE`` (one row per pair that has a checkpoint): concurrent ``get_tuple`` calls
