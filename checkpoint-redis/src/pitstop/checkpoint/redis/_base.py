@@ -165,6 +165,12 @@ def resp(commands: Iterable[Sequence[Any]]) -> bytes:
     return b"".join(out)
 
 
+def _channel_prefix(field: bytes) -> bytes:
+    """``<ns part><channel part>`` of a value field: what every version of a channel shares."""
+    ns_part = _ns_part_of(field)
+    return ns_part + _ns_part_of(field[len(ns_part) :])
+
+
 def _ns_part_of(field: bytes) -> bytes:
     """The leading ``<len>:<text>`` part of a field (as bytes)."""
     colon = field.index(b":")
@@ -381,9 +387,20 @@ class BaseRedisSaver(BaseCheckpointSaver):
             (deltas if _is_delta(args[i + 1]) else full).extend(args[i : i + 2])
         return head, full, deltas
 
-    def _put_chains(self, args: Sequence[Any]) -> builtins.list[bytes]:
-        """The check fields of ``put`` ARGV: what its delta records need."""
-        return builtins.list(args[9 : 9 + int(args[8])])
+    def _put_chains(self, thread_id: str, ns: str, args: Sequence[Any]) -> builtins.list[bytes]:
+        """The chain records the values of a ``put`` need, as far as this saver knows.
+
+        The check fields of its ARGV (what its new delta records need), plus the remembered
+        chains of the channels it did not write (their values are the ones read or written
+        before in this namespace).
+        """
+        n = 9 + int(args[8])
+        chains = builtins.list(args[n - int(args[8]) : n])
+        known = self._cv_seen.get((thread_id, ns))
+        if known is not None and known[2]:
+            written = {_channel_prefix(f.encode()) for f in args[n::2]}
+            chains += [c for c in known[2] if _channel_prefix(c) not in written]
+        return chains
 
     def _retry_in_full(self, thread_id: str, ns: str, new_versions: ChannelVersions) -> None:
         """A delta's base was gone (the thread was deleted or pruned): encode in full."""
@@ -531,6 +548,18 @@ class BaseRedisSaver(BaseCheckpointSaver):
                 entry["seed"] = seeds[ch]
             result[ch] = entry
         return result
+
+    @staticmethod
+    def _holds_chains(
+        fields: Sequence[bytes], values: Sequence[bytes], known: Mapping[bytes, Any]
+    ) -> bool:
+        """Whether ``fields`` and ``known`` hold every chain record the ``values`` need."""
+        for value_field, blob in zip(fields, values, strict=True):
+            if blob[:1] == _CHAINED or blob.startswith(_DELTA):
+                for dep in _chain_fields(value_field, blob):
+                    if dep not in known and dep not in fields:
+                        return False
+        return True
 
     @staticmethod
     def _page_values(entries: Sequence[Sequence[Any]]) -> dict[bytes, bytes | None]:
