@@ -46,9 +46,13 @@ test-py: sync services
 	$(RUN) pytest -q
 
 # The base package alone: no LangGraph, no langchain-core, no pydantic, no cryptography.
+# The no-LangGraph run prefers a Python whose sqlite3 can load extensions (Debian's does), so the
+# SQLite store's sqlite-vec path is tested too; otherwise the store falls back and says so.
+NOLG_PY := $(shell /usr/bin/python3 -c "import sqlite3; sqlite3.connect(':memory:').enable_load_extension" 2>/dev/null && echo /usr/bin/python3 || echo python3)
+
 test-nolg: services
-	$(UV) venv --quiet --allow-existing --python python3 $(NOLG_VENV)
-	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base -e checkpoint-sqlite -e conformance-tests pytest pytest-asyncio hypothesis
+	$(UV) venv --quiet --allow-existing --python $(NOLG_PY) $(NOLG_VENV)
+	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base -e 'checkpoint-sqlite[vec]' -e conformance-tests pytest pytest-asyncio hypothesis
 	$(NOLG_VENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="-ra" checkpoint-base/tests checkpoint-sqlite/tests conformance-tests/tests --ignore=checkpoint-base/tests/bench
 
 test: lint test-py test-nolg
