@@ -33,8 +33,9 @@ from pitstop.checkpoint.base import (
     metadata_matches,
     writes_sort_key,
 )
-from pitstop.checkpoint.base.values import DELTA_TAG, DeltaEncoder, delta_chain
+from pitstop.checkpoint.base.values import DELTA_TAG, ZSTD_SUFFIX, DeltaEncoder, delta_chain
 from pitstop.checkpoint.redis import _keys as k
+from pitstop.checkpoint.redis import _scripts as lua
 from pitstop.checkpoint.serde.base import SerializerProtocol
 
 __all__ = [
@@ -252,6 +253,8 @@ class BaseRedisSaver(BaseCheckpointSaver):
         self._cv_seen: dict[
             tuple[str, str], tuple[bytes, builtins.list[bytes], builtins.list[bytes]]
         ] = {}
+        # (thread_id, ns) -> (the hint it was built from, packed get_tuple request)
+        self._requests: dict[tuple[str, str], tuple[Any, bytes]] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -432,8 +435,41 @@ class BaseRedisSaver(BaseCheckpointSaver):
     # -- reads ---------------------------------------------------------------------------------
 
     def _refresh_args(self, thread_id: str) -> builtins.list[Any]:
-        ttl = self.ttl_ms if self.refresh_on_read else 0
-        return [ttl, self._now_ms(), thread_id]
+        if not (self.refresh_on_read and self.ttl_ms):
+            return [0, 0, thread_id]  # (the time is not used: the same request every time)
+        return [self.ttl_ms, self._now_ms(), thread_id]
+
+    def _hinted_request(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str | None,
+        hint: tuple[bytes, builtins.list[bytes], builtins.list[bytes]],
+        keys: Sequence[str],
+        args: Sequence[Any],
+    ) -> bytes:
+        """The packed ``PAGE`` + ``HMGET`` request of a hinted ``get_tuple``.
+
+        The request of the latest checkpoint is the same until the hint changes (without
+        ``refresh_on_read``), so it is packed once per hint.
+        """
+        cv, fields, chains = hint
+        cacheable = checkpoint_id is None and not args[4]
+        if cacheable:
+            cached = self._requests.get((thread_id, ns))
+            if cached is not None and cached[0] is hint:
+                return cached[1]
+        packed = resp(
+            [
+                ("EVALSHA", lua.PAGE.sha, len(keys), *keys, *args, cv),
+                ("HMGET", keys[5], *fields, *chains),
+            ]
+        )
+        if cacheable:
+            if len(self._requests) >= CV_HINTS:
+                self._requests.clear()
+            self._requests[(thread_id, ns)] = (hint, packed)
+        return packed
 
     @staticmethod
     def _exact_range(ns: str, checkpoint_id: str | None) -> ListRange:
@@ -626,9 +662,13 @@ class BaseRedisSaver(BaseCheckpointSaver):
                 record = _split(blob)
                 if record[0] == "empty":
                     continue
-                channel_values[channel] = self._value(
-                    thread_id, ns, channel, field, record, found, where
-                )
+                if record[0].startswith(DELTA_TAG) or record[0].endswith(ZSTD_SUFFIX):
+                    value = self._value(thread_id, ns, channel, field, record, found, where)
+                else:  # a full value: no chain to fetch (remembered only if a list)
+                    value = self._load(record, channel=channel, **where)
+                    if isinstance(value, builtins.list):
+                        self._remember_full(thread_id, ns, channel, field, record, value)
+                channel_values[channel] = value
         checkpoint["channel_values"] = channel_values
         rows = sorted(
             (_unpack(w) for w in writes if w), key=lambda r: writes_sort_key(r[0], r[1], r[2])
@@ -642,6 +682,21 @@ class BaseRedisSaver(BaseCheckpointSaver):
             metadata=metadata,
             parent_config=self._make_config(thread_id, ns, parent_id) if parent_id else None,
             pending_writes=pending,
+        )
+
+    def _remember_full(
+        self,
+        thread_id: str,
+        ns: str,
+        channel: str,
+        field: bytes,
+        record: tuple[str, bytes],
+        value: builtins.list[Any],
+    ) -> None:
+        """Let a later ``put`` of the channel write a delta against this full list value."""
+        version = field.decode()[len(k.part(ns) + k.part(channel)) :]
+        self._values.decode(
+            record, lambda _: {}, load=lambda _: value, remember=(thread_id, ns, channel, version)
         )
 
     def _value(

@@ -160,7 +160,10 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
         a connection error or timeout closes the connection and retries once on a fresh one
         (every request sent here is idempotent).
         """
-        packed = resp(commands)
+        return self._send_packed(resp(commands), len(commands))
+
+    def _send_packed(self, packed: bytes, count: int) -> builtins.list[Any]:
+        """:meth:`_send` of a request already packed (``count`` commands)."""
         pool = self._cmd.connection_pool
         for attempt in range(2):
             conn = pool.get_connection()
@@ -168,7 +171,7 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
                 conn.send_packed_command([packed])
                 replies: builtins.list[Any] = []
                 error: ResponseError | None = None
-                for _ in commands:
+                for _ in range(count):
                     try:
                         replies.append(conn.read_response())
                     except ResponseError as exc:
@@ -256,13 +259,10 @@ class RedisSaver(RedisBridge, BaseRedisSaver):
             # No MULTI (two replies fewer): the two commands arrive in one buffer and run back
             # to back; value fields are immutable, so only a prune or delete in between could
             # differ, and then a value is missing and the read is done again in one script.
-            cv, fields, chains = hint
+            _, fields, chains = hint
             try:
-                reply, values = self._send(
-                    [
-                        ("EVALSHA", lua.PAGE.sha, len(keys), *keys, *args, cv),
-                        ("HMGET", keys[5], *fields, *chains),
-                    ]
+                reply, values = self._send_packed(
+                    self._hinted_request(thread_id, ns, checkpoint_id, hint, keys, args), 2
                 )
             except NoScriptError:
                 pass  # the server lost its scripts: load it below

@@ -162,7 +162,10 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
         a connection error or timeout closes the connection and retries once on a fresh one
         (every request sent here is idempotent).
         """
-        packed = resp(commands)
+        return await self._send_packed(resp(commands), len(commands))
+
+    async def _send_packed(self, packed: bytes, count: int) -> builtins.list[Any]:
+        """:meth:`_send` of a request already packed (``count`` commands)."""
         pool = self._cmd.connection_pool
         for attempt in range(2):
             conn = await pool.get_connection()
@@ -170,7 +173,7 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
                 await conn.send_packed_command([packed])
                 replies: builtins.list[Any] = []
                 error: ResponseError | None = None
-                for _ in commands:
+                for _ in range(count):
                     try:
                         replies.append(await conn.read_response())
                     except ResponseError as exc:
@@ -260,13 +263,10 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
             # No MULTI (two replies fewer): the two commands arrive in one buffer and run back
             # to back; value fields are immutable, so only a prune or delete in between could
             # differ, and then a value is missing and the read is done again in one script.
-            cv, fields, chains = hint
+            _, fields, chains = hint
             try:
-                reply, values = await self._send(
-                    [
-                        ("EVALSHA", lua.PAGE.sha, len(keys), *keys, *args, cv),
-                        ("HMGET", keys[5], *fields, *chains),
-                    ]
+                reply, values = await self._send_packed(
+                    self._hinted_request(thread_id, ns, checkpoint_id, hint, keys, args), 2
                 )
             except NoScriptError:
                 pass  # the server lost its scripts: load it below
