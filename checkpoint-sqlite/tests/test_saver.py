@@ -423,3 +423,25 @@ def test_a_corrupt_chain_part_in_a_listing_names_its_record(saver: SqliteSaver) 
         list(saver.list(cfg("t")))
     assert info.value.channel == "items"
     assert info.value.thread_id == "t"
+
+
+async def test_async_listing_reads_ahead_and_stops_cleanly(tmp_path: Path) -> None:
+    db = str(tmp_path / "ahead.db")
+    with SqliteSaver.from_conn_string(db) as s:
+        put_chain(s, "t", PAGE_SIZE * 2 + 5, meta=lambda n: {"even": n % 2 == 0})
+        expected = [t.metadata["step"] for t in s.list(cfg("t"))]
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        assert [t.metadata["step"] async for t in saver.alist(cfg("t"))] == expected
+        assert [t.metadata["step"] async for t in saver.alist(cfg("t"), limit=PAGE_SIZE)] == (
+            expected[:PAGE_SIZE]
+        )
+        limited = [t.metadata["step"] async for t in saver.alist(cfg("t"), limit=PAGE_SIZE + 3)]
+        assert limited == expected[: PAGE_SIZE + 3]
+        evens = [t.metadata["step"] async for t in saver.alist(cfg("t"), filter={"even": True})]
+        assert evens == [n for n in expected if n % 2 == 0]
+        listing = saver.alist(cfg("t"))
+        first = [await anext(listing) for _ in range(PAGE_SIZE + 1)]  # the third page is read
+        await listing.aclose()
+        assert [t.metadata["step"] for t in first] == expected[: PAGE_SIZE + 1]
+        await asyncio.sleep(0.05)  # the page read ahead completes unread
+        assert (await saver.aget_tuple(cfg("t"))) is not None

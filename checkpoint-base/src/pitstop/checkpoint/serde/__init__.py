@@ -3,7 +3,10 @@
 ``MsgpackSerializer`` writes the same ``"msgpack"`` format as LangGraph's
 ``JsonPlusSerializer`` (same extension codes 0-7 and payload layouts) and reads what LangGraph
 wrote. It uses the C ``msgpack`` package; ``cryptography`` is needed only for
-``EncryptedSerializer``; LangGraph, langchain-core and pydantic are never imported here.
+``EncryptedSerializer``; LangGraph, langchain-core and pydantic are never imported here. When
+``ormsgpack`` is installed (LangGraph depends on it), large payloads decoded on the main thread
+are parsed by it, through the same extension hook and policy; anything it refuses is decoded
+again by ``msgpack``, so values and errors are the same either way.
 
 Type tags
     ``None`` -> ``"null"``; ``bytes`` -> ``"bytes"``; ``bytearray`` -> ``"bytearray"``;

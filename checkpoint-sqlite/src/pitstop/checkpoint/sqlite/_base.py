@@ -159,6 +159,12 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         self.is_setup = False
         self._clock = clock
 
+    @staticmethod
+    def _forget(future: Any) -> None:
+        """Done callback of a page read ahead: retrieve its outcome (nobody may ask for it)."""
+        if not future.cancelled():
+            future.exception()
+
     # -- building rows -------------------------------------------------------------------------
 
     def _encode_metadata(self, merged: Mapping[str, Any]) -> tuple[str, str | None, bytes | None]:

@@ -152,7 +152,8 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         missing key means every namespace) and the checkpoint id. ``filter`` matches metadata
         exactly like :func:`pitstop.checkpoint.base.metadata_matches`; ``before`` keeps ids
         strictly smaller than its ``checkpoint_id``; ``limit`` applies after both. Pages of
-        ``PAGE_SIZE`` rows are read one at a time; no lock is held while the caller iterates.
+        ``PAGE_SIZE`` rows are read one at a time (the async saver reads the next page while
+        the current one is decoded and yielded); no lock is held while the caller iterates.
         """
         if limit is not None and limit <= 0:
             return
@@ -166,6 +167,10 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
                 wanted = min(PAGE_SIZE, remaining)
             sql = query.sql if after is None else query.sql_after
             page = self._run(_ops.read_page, sql, query.page_params(after, wanted))
+            rows = page[0]
+            full = len(rows) == wanted
+            if full:
+                after = (rows[-1][3], rows[-1][1], rows[-1][2])
             for item in self._decode_page(page, query.filter):
                 if item is None:
                     continue
@@ -174,10 +179,8 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
                     remaining -= 1
                     if remaining == 0:
                         return
-            rows = page[0]
-            if len(rows) < wanted:
+            if not full:
                 return
-            after = (rows[-1][3], rows[-1][1], rows[-1][2])
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio  # ASYNC
 import builtins
 import threading
 import time
@@ -29,6 +30,7 @@ from pitstop.checkpoint.base.bridge import AsyncSaverSyncAPI
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _ops
 from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
+from pitstop.checkpoint.sqlite._ops import Page  # ASYNC
 
 __all__ = ["AsyncSqliteSaver"]
 
@@ -158,7 +160,8 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         missing key means every namespace) and the checkpoint id. ``filter`` matches metadata
         exactly like :func:`pitstop.checkpoint.base.metadata_matches`; ``before`` keeps ids
         strictly smaller than its ``checkpoint_id``; ``limit`` applies after both. Pages of
-        ``PAGE_SIZE`` rows are read one at a time; no lock is held while the caller iterates.
+        ``PAGE_SIZE`` rows are read one at a time (the async saver reads the next page while
+        the current one is decoded and yielded); no lock is held while the caller iterates.
         """
         if limit is not None and limit <= 0:
             return
@@ -166,12 +169,35 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         query = self._list_query(config, filter, before, limit)
         remaining = limit
         after: tuple[str, str, str] | None = None
+        if True:  # ASYNC: the next page is read on aiosqlite's thread while this one is decoded
+            ahead: asyncio.Future[Page] | None = None
         while True:
             wanted = PAGE_SIZE
             if remaining is not None and query.filter is None:
                 wanted = min(PAGE_SIZE, remaining)
             sql = query.sql if after is None else query.sql_after
-            page = await self._run(_ops.read_page, sql, query.page_params(after, wanted))
+            if True:  # ASYNC
+                if ahead is None:
+                    page = await self._run(_ops.read_page, sql, query.page_params(after, wanted))
+                else:
+                    page, ahead = await ahead, None
+            else:
+                page = self._run(_ops.read_page, sql, query.page_params(after, wanted))
+            rows = page[0]
+            full = len(rows) == wanted
+            if full:
+                after = (rows[-1][3], rows[-1][1], rows[-1][2])
+            if True:  # ASYNC: when every row of this page is yielded, the next page is known now
+                if full and (remaining is None or query.filter is None):
+                    left = None if remaining is None else remaining - len(rows)
+                    if left is None or left > 0:
+                        size = PAGE_SIZE if left is None else min(PAGE_SIZE, left)
+                        read = self._run(
+                            _ops.read_page, query.sql_after, query.page_params(after, size)
+                        )
+                        ahead = asyncio.ensure_future(read)
+                        # Left unread if the caller stops iterating: never an unretrieved error.
+                        ahead.add_done_callback(self._forget)
             for item in self._decode_page(page, query.filter):
                 if item is None:
                     continue
@@ -180,10 +206,8 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
                     remaining -= 1
                     if remaining == 0:
                         return
-            rows = page[0]
-            if len(rows) < wanted:
+            if not full:
                 return
-            after = (rows[-1][3], rows[-1][1], rows[-1][2])
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
