@@ -263,7 +263,7 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
             # No MULTI (two replies fewer): the two commands arrive in one buffer and run back
             # to back; value fields are immutable, so only a prune or delete in between could
             # differ, and then a value is missing and the read is done again in one script.
-            _, fields, chains = hint
+            cv, fields, chains = hint
             try:
                 reply, values = await self._send_packed(
                     self._hinted_request(thread_id, ns, checkpoint_id, hint, keys, args), 2
@@ -271,15 +271,15 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
             except NoScriptError:
                 pass  # the server lost its scripts: load it below
             else:
-                page, known = self._page_reply(reply)
-                if page and page[0][2] == 0:
-                    if all(values):  # the guess was right
-                        page[0][2] = values[: len(fields)]
+                if reply and reply[0] == b"=":  # the guess was right: [=, record, writes...]
+                    if all(values):
+                        entry = [reply[1], cv, values[: len(fields)], reply[2:]]
                         known.update(zip(chains, values[len(fields) :], strict=True))
-                        if self._holds_chains(fields, page[0][2], known):
-                            return self._decode_entry(thread_id, page[0], known=known)
-                    else:
-                        page = None
+                        if self._holds_chains(fields, entry[2], known):
+                            return self._decode_entry(thread_id, entry, known=known)
+                        page = [entry]
+                else:
+                    page, known = self._page_reply(reply)
         if page is None:
             page, known = self._page_reply(await self._eval(lua.PAGE, keys, args))
         if not page:

@@ -188,15 +188,16 @@ PAGE: Final = Script(
 --       [cv the caller expects (get_tuple)]
 -- Returns {entries, extra}: entries are {record, cv, values, writes} per checkpoint, newest
 -- first; extra is the field, record pairs of the chain records their delta records need. When
--- the one checkpoint read has exactly the expected cv, values is 0 (and extra empty): the
--- caller reads them with a plain HMGET after this script in the same MULTI (large values are
--- slow to pass through Lua).
+-- the one checkpoint read has exactly the expected cv, it returns {'=', record, writes...}
+-- instead: the caller reads the values with a plain HMGET sent right after this script (large
+-- values are slow to pass through Lua).
 local all = ARGV[1] == 'all'
 local key = KEYS[2]
 if all then key = KEYS[3] end
 local members = redis.call('ZREVRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {}
 local have, fields, blobs = {}, {}, {}
+local flat
 for _, m in ipairs(members) do
   local nsp, id
   if all then
@@ -216,7 +217,9 @@ for _, m in ipairs(members) do
     local cv = redis.call('HGET', KEYS[5], field)
     local vals = {}
     if cv and ARGV[8] and cv == ARGV[8] and #members == 1 then
-      vals = 0
+      flat = writes_of(nsp, id)
+      table.insert(flat, 1, rec)
+      table.insert(flat, 1, '=')
     elseif cv then
       local fs = cv_fields(cv)
       vals = hmget(KEYS[6], fs)
@@ -226,11 +229,12 @@ for _, m in ipairs(members) do
         blobs[#blobs + 1] = vals[j]
       end
     end
-    out[#out + 1] = {rec, cv or '', vals, writes_of(nsp, id)}
+    if not flat then out[#out + 1] = {rec, cv or '', vals, writes_of(nsp, id)} end
   end
 end
 local extra = {}
 add_chains(have, fields, blobs, extra)
+if flat then out = flat end
 local ttl = tonumber(ARGV[5])
 if ttl > 0 and #out > 0 then
   expire_thread(ttl)
@@ -239,6 +243,7 @@ if ttl > 0 and #out > 0 then
     redis.call('PEXPIRE', KEYS[9], ttl)
   end
 end
+if flat then return flat end
 return {out, extra}
 """,
 )
