@@ -22,7 +22,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
-import psycopg
 from psycopg import AsyncConnection
 
 from pitstop.checkpoint.postgres._base import ConnectionLostError, Row
@@ -230,9 +229,9 @@ class Combiner:
                 )
                 lost.__cause__ = exc.__cause__ or exc
                 _settle(op, exc=lost)
-        except psycopg.Error:
-            # nothing of the batch was committed: each operation runs again alone and gets its
-            # own result or error
+        except Exception:
+            # nothing of the batch was committed (a driver error, or one raised while sending
+            # a statement): each operation runs again alone and gets its own result or error
             for op in batch:
                 if op.future is not None and not op.future.done():
                     await self._settle_alone(op)

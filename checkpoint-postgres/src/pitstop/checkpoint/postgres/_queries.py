@@ -234,11 +234,13 @@ _PUT_CHECKPOINT_IF_OK: Final = _PUT_CHECKPOINT.replace(
 ).replace("%(now)s)\nON CONFLICT", "%(now)s\nWHERE (SELECT ok FROM ok)\nON CONFLICT")
 
 _BASES_PRESENT: Final = """present AS (
-    SELECT b.channel FROM {schema}.pitstop_checkpoint_blobs AS b
-    JOIN unnest(%(base_c)s::text[], %(base_v)s::text[]) AS k (channel, version)
-      ON b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
-     AND b.channel = k.channel AND b.version = k.version
-    FOR KEY SHARE OF b
+    SELECT b.channel FROM unnest(%(base_c)s::text[], %(base_v)s::text[]) AS k (channel, version)
+    CROSS JOIN LATERAL (
+        SELECT b.channel FROM {schema}.pitstop_checkpoint_blobs AS b
+        WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+          AND b.channel = k.channel AND b.version = k.version
+        FOR KEY SHARE  -- one primary-key lookup per base, never a scan of the thread's values
+    ) AS b
 ),
 ok AS (SELECT count(*) = cardinality(%(base_c)s::text[]) AS ok FROM present)"""
 """Whether every record the delta values extend still exists, locked until the statement's
