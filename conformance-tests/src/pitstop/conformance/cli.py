@@ -77,6 +77,8 @@ def _bench(args: argparse.Namespace) -> int:
         object.__setattr__(factory, "name", spec.rsplit(".", 1)[-1] if "." in spec else spec)
     if args.growth:
         return _growth(args, factories)
+    if args.trials > 1:
+        return _bench_trials(args, factories)
     try:
         results = bench.run_bench(factories, repeat=args.repeat)
     except bench.BenchError as exc:
@@ -85,7 +87,46 @@ def _bench(args: argparse.Namespace) -> int:
         return exc.code or 1
     print(bench.to_json(results) if args.json else bench.render(results))
     if args.chart:
-        bench.chart(results, args.chart)
+        bench.chart(results, args.chart, targets=args.target)
+    return 0
+
+
+def _bench_trials(args: argparse.Namespace, factories: list[Any]) -> int:
+    """``--trials N``: N whole runs; the median ops/s and the median of the per-trial ratios."""
+    from pitstop.conformance import bench
+
+    def show(trial: int, results: list[bench.BenchResult]) -> None:
+        if not args.json:
+            load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+            print(f"trial {trial + 1} of {args.trials} (load average {load})")
+            print(bench.render(results), end="\n\n", flush=True)
+
+    try:
+        trials = bench.run_trials(factories, trials=args.trials, repeat=args.repeat, on_trial=show)
+    except bench.BenchError as exc:
+        sys.stderr.write(exc.output)
+        print(f"pitstop-conformance bench: {exc}", file=sys.stderr)
+        return exc.code or 1
+    medians, ratios = trials.medians, trials.ratios
+    what = f"median of {args.trials} per-trial ratios"
+    if args.json:
+        print(bench.to_json(medians, ratios=ratios))
+    else:
+        print(f"median over {args.trials} trials")
+        note = (
+            "ops/s: median over the trials, higher is better; ratio = subject / baseline in "
+            "each trial, median over the trials (>1: subject faster)"
+        )
+        print(bench.render(medians, ratios=ratios, note=note))
+    if args.chart:
+        bench.chart(
+            medians,
+            args.chart,
+            ratios=ratios,
+            targets=args.target,
+            title=f"throughput, median of {args.trials} trials",
+            ratios_label=what,
+        )
     return 0
 
 
@@ -99,6 +140,18 @@ def _marks(text: str) -> tuple[int, ...]:
     if not marks or min(marks) < 1:
         raise argparse.ArgumentTypeError(f"expected positive step counts, got {text!r}")
     return marks
+
+
+def _target(text: str) -> float:
+    try:
+        value = float(text.rstrip("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a ratio like 0.5 or 0.5x, got {text!r}"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive ratio, got {text!r}")
+    return value
 
 
 def _growth(args: argparse.Namespace, factories: list[Any]) -> int:
@@ -151,6 +204,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--chart", help="also save a chart (needs matplotlib)")
+    bench.add_argument(
+        "--trials",
+        type=int,
+        default=1,
+        help="whole runs; the table and chart show the median ops/s and the median of the "
+        "per-trial subject/baseline ratios. With --growth: fresh threads per factory, medians",
+    )
+    bench.add_argument(
+        "--target",
+        type=_target,
+        help="with --chart and a baseline: draw this subject/baseline ratio as a target line",
+    )
     growth = bench.add_argument_group(
         "storage growth",
         "--growth grows one chat thread per factory instead of the throughput workloads: "
@@ -166,14 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     growth.add_argument(
         "--api", choices=("sync", "async"), default="sync", help="API the thread grows through"
     )
-    growth.add_argument(
-        "--trials", type=int, default=1, help="fresh threads per factory; medians over all"
-    )
     args = parser.parse_args(argv)
     if args.command == "check":
         if not args.saver and not args.store:
             parser.error("check needs a saver factory and/or --store")
         return _check(args)
+    if args.trials < 1:
+        parser.error(f"--trials must be at least 1, got {args.trials}")
+    if args.target is not None and (args.growth or not args.baseline):
+        parser.error("--target needs a --baseline and the throughput workloads (not --growth)")
     return _bench(args)
 
 
