@@ -164,15 +164,17 @@ def test_prune_frees_every_value_the_head_does_not_need() -> None:
 
 
 def test_prune_after_growth_frees_values_outside_the_head_chain() -> None:
-    saver = InMemorySaver(max_chain=3)
-    ids = put_chain(saver, "t", 10)
+    saver = InMemorySaver(max_chain=4)
+    ids = put_chain(saver, "t", 12)
     saver.prune(["t"])
     tup = saver.get_tuple(cfg("t"))
     assert tup is not None
     assert tup.checkpoint["id"] == ids[-1]
-    assert tup.checkpoint["channel_values"]["items"] == list(range(10))
-    # items: versions 1..10, full at 1, 5, 9; the head (10) needs 9 only
-    assert len([k for k in saver.blobs if k[0] == "t"]) == 3
+    assert tup.checkpoint["channel_values"]["items"] == list(range(12))
+    # items: versions 1..12; max_chain=4 stores 1 full, 2-3 deltas, 4 an anchor on 1, 5-6
+    # deltas on it, 7 full, ...: the head (12) is a delta on [7, 10, 11] (10 the anchor)
+    kept = sorted(k[3] for k in saver.blobs if k[0] == "t" and k[2] == "items")
+    assert [int(k.split(".")[0]) for k in kept] == [7, 10, 11, 12]
 
 
 def test_prune_keeps_delta_ancestors_up_to_the_nearest_stored_value() -> None:

@@ -89,9 +89,89 @@ def test_the_chain_is_bounded() -> None:
         value = [*value, i]
         if s.put(v(i), value)[0] != DELTA_TAG:
             full.append(i)
-    assert full == [1, 6, 11, 16, 21]
+    # max_chain=4: 2 plain deltas, then an anchor; 2 anchors (the full record + one), then full
+    assert full == [1, 7, 13, 19]
     assert all(len(delta_chain(r)) <= 4 for r in s.records.values())
-    assert s.get(v(22)) == list(range(1, 23))
+    assert delta_chain(s.records[v(4)]) == [v(1)]  # the anchor skips the plain deltas
+    assert delta_chain(s.records[v(6)]) == [v(1), v(4), v(5)]
+    for i in range(1, 23):
+        assert s.get(v(i)) == list(range(1, i + 1))
+
+
+@pytest.mark.parametrize("max_chain", [1, 2, 3, 5, 8, 32])
+def test_every_chain_stays_within_max_chain(max_chain: int) -> None:
+    s = Store(encoder(max_chain=max_chain))
+    value: list[int] = []
+    for i in range(1, 400):
+        value = [*value, i]
+        s.put(v(i), value)
+    assert max(len(delta_chain(r)) for r in s.records.values()) <= max_chain
+    for i in (1, 2, 17, 33, 150, 271, 272, 273, 399):
+        assert s.get(v(i)) == list(range(1, i + 1))
+
+
+def _stored(s: Store) -> int:
+    return sum(len(payload) for _, payload in s.records.values())
+
+
+def test_growth_is_close_to_linear() -> None:
+    """Bytes per step late in a long thread stay near bytes per step early on."""
+    s = Store(encoder())
+    value: list[str] = []
+    marks: dict[int, int] = {}
+    for i in range(1, 1601):
+        value = [*value, f"{i:04}" + "x" * 296]
+        s.put(v(i), value)
+        if i in (200, 400, 1600):
+            marks[i] = _stored(s)
+    early = (marks[400] - marks[200]) / 200
+    late = (marks[1600] - marks[400]) / 1200
+    assert late < 2.5 * early, (early, late)
+    full_values = sum(range(1, 1601)) * 300
+    assert marks[1600] < full_values / 50
+    fulls = sum(1 for r in s.records.values() if r[0] != DELTA_TAG)
+    assert fulls <= 1600 // 250 + 1
+
+
+def test_a_reader_in_another_process_continues_the_levels() -> None:
+    """Anchors are marked in the records, so a cold encoder (another worker) keeps them."""
+    writer = Store(encoder(max_chain=8))
+    value: list[int] = []
+    for i in range(1, 12):
+        value = [*value, i]
+        writer.put(v(i), value)
+    for i in range(12, 120):  # every step written by a fresh worker after reading the head
+        worker = Store(encoder(max_chain=8))
+        worker.records = writer.records
+        worker.enc.decode(
+            writer.records[v(i - 1)], worker.fetch, remember=("t", "", "messages", v(i - 1))
+        )
+        value = [*value, i]
+        worker.put(v(i), value)
+        writer.records = worker.records
+    fulls = [i for i, r in enumerate(writer.records.values(), 1) if r[0] != DELTA_TAG]
+    # 8 = 4 plain + 4 anchors: a full record every 1 + 3 * 5 + 4 = 20 versions
+    assert fulls == [1, 21, 41, 61, 81, 101]
+    assert Store(encoder()).enc.decode(writer.records[v(119)], writer.fetch) == list(range(1, 120))
+
+
+def test_records_of_the_first_delta_format_read_and_extend() -> None:
+    """Deltas written before anchors existed (3 fields, up to 32 plain) still read and extend."""
+    import msgpack
+
+    serde = MsgpackSerializer()
+    records: dict[str, Record] = {v(1): serde.dumps_typed([0])}
+    for i in range(2, 31):
+        items = serde.dumps_typed([i - 1])
+        payload = msgpack.packb([[v(j) for j in range(1, i)], *items], use_bin_type=True)
+        records[v(i)] = (DELTA_TAG, payload)
+    s = Store(encoder())
+    s.records = records
+    assert s.get(v(30)) == list(range(30))
+    s.enc.decode(records[v(30)], s.fetch, remember=("t", "", "messages", v(30)))
+    record = s.put(v(31), list(range(31)))
+    assert delta_chain(record) == [v(1)]  # an anchor: the old plain chain is not extended
+    assert s.get(v(31)) == list(range(31))
 
 
 def test_max_chain_zero_stores_every_value_full() -> None:

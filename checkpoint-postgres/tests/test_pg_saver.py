@@ -616,15 +616,16 @@ def test_a_page_sends_each_chain_record_once_and_every_row_decodes(counted: Any)
 
 def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest() -> None:
     with psycopg.connect(URI, autocommit=True) as conn:
-        saver = PostgresSaver(conn, schema=new_schema(), max_chain=3)
-        _grow(saver, "t", 10)
+        saver = PostgresSaver(conn, schema=new_schema(), max_chain=4)
+        _grow(saver, "t", 12)
         saver.prune(["t"])
         head = saver.get_tuple(_cfg("t"))
         assert head is not None
-        assert head.checkpoint["channel_values"]["items"] == list(range(1, 11))
-        # items: full at 1, 5, 9; the head (10) needs 9; plus "fixed"
-        assert _count(saver, BLOBS, "t") == 3
-        assert _count(saver, DEPS, "t") == 1
+        assert head.checkpoint["channel_values"]["items"] == list(range(1, 13))
+        # items (max_chain=4): full at 1, 7; 4 and 10 anchors; the head (12) is a delta on
+        # [7, 10, 11], which keep their own chains ([7] and [7, 10]); plus "fixed"
+        assert _count(saver, BLOBS, "t") == 5
+        assert _count(saver, DEPS, "t") == 3
         saver.delete_thread("t")
         assert _count(saver, BLOBS, "t") == _count(saver, DEPS, "t") == 0
 

@@ -404,8 +404,8 @@ def test_growing_list_is_stored_as_deltas_and_read_in_one_round_trip(
         history = _grow(saver, "t", range(1, 41))
         tags = _value_tags(saver, "t")
         msgs = sorted(t for f, t in tags.items() if "msgs" in f)
-        # a full record every max_chain + 1 (33) versions (1 and 34), deltas in between
-        assert msgs.count("pitstop-delta") == 38
+        # one full record (1): the next one is due after ~270 versions (deltas and anchors)
+        assert msgs.count("pitstop-delta") == 39
         assert len(msgs) == 40
         saver.client.ping()
         counter = Counting(monkeypatch, redis.connection.AbstractConnection)
@@ -424,9 +424,10 @@ def test_growing_list_is_stored_as_deltas_and_read_in_one_round_trip(
             got = saver.get_tuple(conf("t", "", ckpt(n)["id"]))
             assert got is not None
             assert got.checkpoint["channel_values"]["msgs"] == history[n - 1]
-        # keep_latest keeps the head's chain only (full at 34, deltas 35..40), frees the rest
+        # keep_latest keeps the head's chain only (full 1, anchors 18 and 35, deltas 36..39,
+        # the head 40), frees the rest
         saver.prune(["t"])
-        assert len([f for f in _value_tags(saver, "t") if "msgs" in f]) == 7
+        assert len([f for f in _value_tags(saver, "t") if "msgs" in f]) == 8
         latest = saver.get_tuple(conf("t"))
         assert latest is not None
         assert latest.checkpoint["channel_values"]["msgs"] == history[-1]

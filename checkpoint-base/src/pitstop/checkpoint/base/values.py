@@ -3,14 +3,24 @@
 A stored channel value is a record ``(tag, payload)``. Any tag the serializer produces is a
 *full* value, read by the serializer as before (so everything stored before this layer existed
 reads unchanged). The value-layer tag ``"pitstop-delta"`` marks a *delta*: its payload is
-``msgpack.packb([chain, items_tag, items_payload])`` where ``chain`` lists the versions of the
-earlier records of the same ``(thread, namespace, channel)`` it extends, oldest first, starting
-with a full record, and ``items_*`` is the serialized list of the items appended after the last
-of them. The value is ``full value + items of each delta in the chain + own items``.
+``msgpack.packb([chain, items_tag, items_payload])`` (or ``[..., 1]`` for an *anchor*, below)
+where ``chain`` lists the versions of the earlier records of the same ``(thread, namespace,
+channel)`` it extends, oldest first, starting with a full record, and ``items_*`` is the
+serialized list of the items appended after the last of them. The value is ``full value + items
+of each delta in the chain + own items``.
 
 A delta against any stored version is exact: versions are immutable and unique per branch, so
-a fork never sees another branch's items. A chain never exceeds ``max_chain`` records (then a
-full record is written), so a read needs the record plus at most one batched fetch of its chain.
+a fork never sees another branch's items. A chain never exceeds ``max_chain`` records, so a read
+needs the record plus at most one batched fetch of its chain.
+
+Two levels keep storage linear without long chains. A chain is ``[full, anchors..., deltas...]``.
+After ``max_chain - max_chain // 2`` plain deltas, the next record is an *anchor*: a delta
+against the last anchor (or the full record) holding every item since it, so the plain deltas
+before it drop out of later chains. After ``max_chain // 2`` records at the anchor level a full
+record is written. With the default 32, a full value is stored about every 270 versions (not
+every 33) and an item is stored about twice more, so a growing list costs linear space until
+thousands of versions. The anchor flag only guides the encoder; a reader treats anchors like
+any delta.
 
 With ``compress="zstd"`` (the ``zstandard`` package) payloads are compressed and their tag gets
 the suffix ``"+zstd"``; compressed records read back whatever the setting.
@@ -61,12 +71,15 @@ def _unwrap(record: Record) -> Record:
     return tag, payload
 
 
-def _parse_delta(payload: bytes) -> tuple[list[str], Record]:
+def _parse_delta(payload: bytes) -> tuple[list[str], Record, bool]:
+    """``(chain, items record, is an anchor)`` of a delta payload."""
     try:
-        chain, items_tag, items_payload = msgpack.unpackb(payload, raw=False)
+        chain, items_tag, items_payload, *rest = msgpack.unpackb(payload, raw=False)
+        if len(rest) > 1:
+            raise ValueError(f"{3 + len(rest)} fields, expected 3 or 4")
     except Exception as exc:
         raise CorruptRecordError(f"delta record: {type(exc).__name__}: {exc}") from exc
-    return list(map(str, chain)), (items_tag, items_payload)
+    return list(map(str, chain)), (items_tag, items_payload), rest == [1]
 
 
 def _array_body(payload: Any) -> tuple[int, int] | None:
@@ -102,8 +115,30 @@ def _items_of(record: Record) -> tuple[int, bytes] | None:
     return count, record[1][header:]
 
 
-_Part = tuple[Record, tuple[int, bytes] | None]
-"""A chain part: its record (the items it adds) and, when it is a msgpack array, its items."""
+_Part = tuple[Record, tuple[int, bytes] | None, bool]
+"""A chain part: its record (the items it adds), its items when it is a msgpack array, and
+whether it is an anchor (the first, full, record counts as one)."""
+
+
+class _Known:
+    """What the encoder remembers of a channel's last value (written or read).
+
+    ``chain`` is the chain of the record at ``version``; the first ``anchors`` entries of
+    ``chain + [version]`` are the full record and the anchors (``0``: not known, e.g. read from
+    a record whose parts' lengths could not be counted), and ``anchor_len`` is the list's
+    length at the last of them.
+    """
+
+    __slots__ = ("anchor_len", "anchors", "chain", "value", "version")
+
+    def __init__(
+        self, version: str, value: list[Any], chain: list[str], anchors: int, anchor_len: int
+    ) -> None:
+        self.version = version
+        self.value = value
+        self.chain = chain
+        self.anchors = anchors
+        self.anchor_len = anchor_len
 
 
 def _concat_lists(parts: list[_Part]) -> Record | None:
@@ -114,7 +149,7 @@ def _concat_lists(parts: list[_Part]) -> Record | None:
     """
     total = 0
     bodies: list[bytes] = []
-    for _, items in parts:
+    for _, items, _ in parts:
         if items is None:
             return None
         total += items[0]
@@ -132,6 +167,12 @@ def delta_chain(record: Record | None) -> list[str]:
     if tag != DELTA_TAG:
         return []
     return _parse_delta(payload)[0]
+
+
+def _anchor_levels(max_chain: int) -> tuple[int, int]:
+    """``(anchor records, plain deltas)`` a chain of at most ``max_chain`` records allows."""
+    anchors = max(1, max_chain // 2)
+    return anchors, max_chain - max_chain // 2
 
 
 class DeltaEncoder:
@@ -162,15 +203,16 @@ class DeltaEncoder:
         self.max_chain = max_chain
         self.cache_size = cache_size
         self.compress = compress
-        self._cache: OrderedDict[_CacheKey, tuple[str, list[Any], list[str]]] = OrderedDict()
+        self._max_anchors, self._max_plain = _anchor_levels(max_chain)
+        self._cache: OrderedDict[_CacheKey, _Known] = OrderedDict()
         self._lock = threading.Lock()
         self._compressor: Any = None
 
     # -- cache ---------------------------------------------------------------------------------
 
-    def _remember(self, key: _CacheKey, version: str, value: list[Any], chain: list[str]) -> None:
+    def _remember(self, key: _CacheKey, known: _Known) -> None:
         with self._lock:
-            self._cache[key] = (version, list(value), chain)
+            self._cache[key] = known
             self._cache.move_to_end(key)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
@@ -217,22 +259,51 @@ class DeltaEncoder:
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None:
-            base_version, prev, chain = cached
+            prev = cached.value
             n = len(prev)
             if (
-                base_version != version
+                cached.version != version
                 and len(value) > n
-                and len(chain) < self.max_chain
+                and self.max_chain > 0
                 and value[:n] == prev
             ):
-                new_chain = [*chain, base_version]
-                items_tag, items_payload = dump(value[n:])
-                payload = msgpack.packb([new_chain, items_tag, items_payload], use_bin_type=True)
-                self._remember(key, version, value, new_chain)
-                return self._wrap((DELTA_TAG, payload)), new_chain
+                found = self._delta(key, cached, version, value, dump)
+                if found is not None:
+                    return found
         record = self._wrap(dump(value))
-        self._remember(key, version, value, [])
+        self._remember(key, _Known(version, list(value), [], 1, len(value)))
         return record, []
+
+    def _delta(
+        self,
+        key: _CacheKey,
+        base: _Known,
+        version: str,
+        value: list[Any],
+        dump: Callable[[Any], Record],
+    ) -> tuple[Record, list[str]] | None:
+        """A plain delta or an anchor against ``base``; ``None`` when a full record is due."""
+        full_chain = [*base.chain, base.version]
+        if base.anchors == 0:  # levels not known: plain deltas up to the bound
+            if len(full_chain) > self.max_chain:
+                return None
+            items_tag, items_payload = dump(value[len(base.value) :])
+            payload = msgpack.packb([full_chain, items_tag, items_payload], use_bin_type=True)
+            self._remember(key, _Known(version, list(value), full_chain, 0, 0))
+            return self._wrap((DELTA_TAG, payload)), full_chain
+        if len(full_chain) - base.anchors < self._max_plain:
+            items_tag, items_payload = dump(value[len(base.value) :])
+            payload = msgpack.packb([full_chain, items_tag, items_payload], use_bin_type=True)
+            known = _Known(version, list(value), full_chain, base.anchors, base.anchor_len)
+            self._remember(key, known)
+            return self._wrap((DELTA_TAG, payload)), full_chain
+        if base.anchors >= self._max_anchors:
+            return None
+        chain = full_chain[: base.anchors]
+        items_tag, items_payload = dump(value[base.anchor_len :])
+        payload = msgpack.packb([chain, items_tag, items_payload, 1], use_bin_type=True)
+        self._remember(key, _Known(version, list(value), chain, base.anchors + 1, len(value)))
+        return self._wrap((DELTA_TAG, payload)), chain
 
     def full(self, value: Any, dump: Callable[[Any], Record] | None = None) -> Record:
         """A full record of ``value`` (used when a delta's base turned out to be gone)."""
@@ -262,9 +333,9 @@ class DeltaEncoder:
         if tag != DELTA_TAG:
             value = load((tag, payload))
             if remember is not None and isinstance(value, list):
-                self._remember_read(remember, value, [])
+                self._remember_read(remember, value, [], 1, len(value))
             return value
-        chain, own = _parse_delta(payload)
+        chain, own, own_anchor = _parse_delta(payload)
         cache: dict[str, _Part] = {} if parsed is None else parsed
         found: Mapping[str, Record] | None = None
         parts: list[_Part] = []
@@ -273,17 +344,18 @@ class DeltaEncoder:
             if part is None:
                 if found is None:
                     found = fetch(chain)
-                record_of_dep = self._part(found.get(dep), dep, first=i == 0)
-                part = cache[dep] = (record_of_dep, _items_of(record_of_dep))
+                record_of_dep, anchor = self._part(found.get(dep), dep, first=i == 0)
+                part = cache[dep] = (record_of_dep, _items_of(record_of_dep), anchor)
             parts.append(part)
-        parts.append((own, _items_of(own)))
+        parts.append((own, _items_of(own), own_anchor))
         value = self._join(parts, load)
         if remember is not None:
-            self._remember_read(remember, value, chain)
+            anchors, anchor_len = _levels_of(parts)
+            self._remember_read(remember, value, chain, anchors, anchor_len)
         return value
 
     @staticmethod
-    def _part(dep_record: Record | None, dep: str, *, first: bool) -> Record:
+    def _part(dep_record: Record | None, dep: str, *, first: bool) -> tuple[Record, bool]:
         """The items a chain record adds (its whole value for the first, full, record)."""
         if dep_record is None:
             raise CorruptRecordError(f"delta record: version {dep!r} of its chain is missing")
@@ -291,10 +363,11 @@ class DeltaEncoder:
         if first:
             if dep_tag == DELTA_TAG:
                 raise CorruptRecordError("delta record: its chain does not start full")
-            return dep_tag, dep_payload
+            return (dep_tag, dep_payload), True
         if dep_tag != DELTA_TAG:
             raise CorruptRecordError("delta record: a full record inside its chain")
-        return _parse_delta(dep_payload)[1]
+        _, items, anchor = _parse_delta(dep_payload)
+        return items, anchor
 
     @staticmethod
     def _join(parts: list[_Part], load: Callable[[Record], Any]) -> list[Any]:
@@ -307,7 +380,7 @@ class DeltaEncoder:
             if type(loaded) is list:
                 return loaded
         result: list[Any] = []
-        for part, _ in parts:
+        for part, _, _ in parts:
             loaded = load(part)
             if not isinstance(loaded, list):
                 raise CorruptRecordError(
@@ -322,15 +395,34 @@ class DeltaEncoder:
         What :meth:`decode` does with ``remember=`` for a full record, for a caller that
         decoded the record itself.
         """
-        self._remember_read(where, value, [])
+        self._remember_read(where, value, [], 1, len(value))
 
     def _remember_read(
-        self, where: tuple[str, str, str, str], value: list[Any], chain: list[str]
+        self,
+        where: tuple[str, str, str, str],
+        value: list[Any],
+        chain: list[str],
+        anchors: int,
+        anchor_len: int,
     ) -> None:
         thread_id, ns, channel, version = where
         key = (thread_id, ns, channel)
         with self._lock:
             cached = self._cache.get(key)
         # Reading history (list() goes newest first) must not replace a newer base.
-        if cached is None or cached[0] <= version:
-            self._remember(key, version, value, chain)
+        if cached is None or cached.version <= version:
+            self._remember(key, _Known(version, list(value), chain, anchors, anchor_len))
+
+
+def _levels_of(parts: list[_Part]) -> tuple[int, int]:
+    """``(anchors, list length at the last)`` of a decoded chain; ``(0, 0)`` when not countable."""
+    anchors = 0
+    length = 0
+    for _, items, anchor in parts:
+        if not anchor:
+            break
+        if items is None:
+            return 0, 0
+        anchors += 1
+        length += items[0]
+    return anchors, length
