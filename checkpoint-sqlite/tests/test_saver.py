@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -289,7 +290,7 @@ def test_one_statement_page_keeps_orders(saver: SqliteSaver) -> None:
 def _count(conn: Any, table: str, thread: str) -> int:
     sql = {
         "blobs": "SELECT count(*) FROM blobs WHERE thread_id = ?",
-        "blob_deps": "SELECT count(*) FROM blob_deps WHERE thread_id = ?",
+        "blob_chains": "SELECT count(*) FROM blob_chains WHERE thread_id = ?",
     }[table]
     return int(conn.execute(sql, (thread,)).fetchone()[0])
 
@@ -298,7 +299,7 @@ def test_a_growing_list_is_stored_as_deltas_with_their_chain(saver: SqliteSaver)
     put_chain(saver, "t", 5)
     types = [t for (t,) in saver.conn.execute("SELECT type FROM blobs WHERE channel = 'items'")]
     assert types.count("pitstop-delta") == 4
-    assert _count(saver.conn, "blob_deps", "t") == 1 + 2 + 3 + 4
+    assert _count(saver.conn, "blob_chains", "t") == 4
     head = saver.get_tuple(cfg("t"))
     assert head is not None
     assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4, 5], "fixed": "same"}
@@ -314,18 +315,21 @@ def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest(tmp_path: Path) ->
         head = s.get_tuple(cfg("t"))
         assert head is not None
         assert head.checkpoint["channel_values"]["items"] == list(range(1, 11))
-        # items: full at 1, 5, 9; the head (10) needs 9; plus "fixed"
-        assert _count(s.conn, "blobs", "t") == 3
-        assert _count(s.conn, "blob_deps", "t") == 1
+        # what stays: "fixed", the head's items record and the records its chain names
+        chains = s.conn.execute("SELECT chain FROM blob_chains WHERE thread_id = 't'").fetchall()
+        assert len(chains) <= 1
+        needed = len(json.loads(chains[0][0])) if chains else 0
+        assert _count(s.conn, "blobs", "t") == 2 + needed
+        assert _count(s.conn, "blobs", "t") < 10
         s.delete_thread("t")
-        assert _count(s.conn, "blobs", "t") == _count(s.conn, "blob_deps", "t") == 0
+        assert _count(s.conn, "blobs", "t") == _count(s.conn, "blob_chains", "t") == 0
 
 
 def test_copy_thread_copies_the_chains(saver: SqliteSaver) -> None:
     put_chain(saver, "a", 6)
     saver.copy_thread("a", "b")
     saver.delete_thread("a")
-    assert _count(saver.conn, "blob_deps", "b") == 15
+    assert _count(saver.conn, "blob_chains", "b") == 5
     saver.prune(["b"])
     head = saver.get_tuple(cfg("b"))
     assert head is not None
@@ -343,16 +347,103 @@ def test_a_delta_whose_base_was_deleted_elsewhere_is_stored_full(tmp_path: Path)
         head = other.get_tuple(cfg("t"))
         assert head is not None
         assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
-        assert _count(writer.conn, "blob_deps", "t") == 0
+        assert _count(writer.conn, "blob_chains", "t") == 0
+
+
+def _copy_at_schema(source: sqlite3.Connection, path: str, version: int) -> None:
+    """Write ``source``'s rows into a new file at schema ``version`` (as that schema stored them).
+
+    Up to v5 a delta's chain was one ``blob_deps`` row per version it is built on.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(q.MIGRATIONS_TABLE)
+        for v in range(version + 1):
+            conn.execute(q.MIGRATIONS[v])
+            conn.execute(q.INSERT_MIGRATION, (v, 0.0))
+        tables = {
+            "checkpoints": "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, "
+            "checkpoint, channel_versions, metadata, metadata_type, metadata_blob, run_id, "
+            "created_at",
+            "blobs": "thread_id, checkpoint_ns, channel, version, type, blob",
+            "writes": "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, "
+            "value, task_path",
+            "threads": "thread_id, touched_at",
+        }
+        for table, columns in tables.items():
+            rows = source.execute(f"SELECT {columns} FROM {table}").fetchall()
+            marks = ", ".join("?" * len(columns.split(",")))
+            conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        chains = source.execute(
+            "SELECT thread_id, checkpoint_ns, channel, version, chain FROM blob_chains"
+        ).fetchall()
+        if version < 5:
+            assert not chains, "deltas need the chain table (schema v5)"
+            return
+        conn.executemany(
+            "INSERT INTO blob_deps (thread_id, checkpoint_ns, channel, version, dep_version) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(*row[:4], dep) for row in chains for dep in json.loads(row[4])],
+        )
+    finally:
+        conn.close()
+
+
+def _everything(saver: SqliteSaver) -> list[Any]:
+    """Every checkpoint tuple of every thread and namespace."""
+    return [
+        (t.config, t.checkpoint, t.metadata, t.parent_config, t.pending_writes)
+        for t in saver.list(None)
+    ]
+
+
+def test_a_database_at_schema_v5_upgrades_in_place_with_its_data(tmp_path: Path) -> None:
+    db = str(tmp_path / "v5.db")
+    with SqliteSaver.from_conn_string(str(tmp_path / "src.db"), max_chain=4) as src:
+        put_chain(src, "t", 12, meta=lambda n: {"odd": n % 2 == 1})
+        put_chain(src, "u", 3, ns="child")
+        put_chain(src, "w", 1)
+        head = src.get_tuple(cfg("t"))
+        assert head is not None
+        src.put_writes(head.config, [("x", 1), ("y", {"deep": [1, 2]})], "task-a", "path")
+        src.put_writes(head.config, [("__error__", "boom")], "task-b")
+        expected = _everything(src)
+        history = src.get_delta_channel_history(config=cfg("t"), channels=["items"])
+        _copy_at_schema(src.conn, db, 5)
+    before = sqlite3.connect(db)
+    assert before.execute("SELECT count(*) FROM blob_deps").fetchone()[0] > 0
+    before.close()
+    with SqliteSaver.from_conn_string(db) as s:
+        versions = [v for (v,) in s.conn.execute("SELECT v FROM pitstop_checkpoint_migrations")]
+        assert versions == list(range(len(q.MIGRATIONS)))
+        assert _everything(s) == expected
+        assert s.get_delta_channel_history(config=cfg("t"), channels=["items"]) == history
+        assert [t.metadata["step"] for t in s.list(cfg("t"), filter={"odd": True})] == [
+            11,
+            9,
+            7,
+            5,
+            3,
+            1,
+        ]
+        # the upgraded file keeps working: writes, pruning, copying
+        put_chain(s, "v", 3)
+        s.copy_thread("t", "t2")
+        s.prune(["t"])
+        pruned = s.get_tuple(cfg("t"))
+        assert pruned is not None
+        assert pruned.checkpoint["channel_values"]["items"] == list(range(1, 13))
+        copied = s.get_tuple(cfg("t2"))
+        assert copied is not None
+        assert copied.checkpoint["channel_values"]["items"] == list(range(1, 13))
+        assert s.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def test_full_values_written_before_the_migration_read_unchanged(tmp_path: Path) -> None:
     db = str(tmp_path / "old.db")
-    with SqliteSaver.from_conn_string(db, max_chain=0) as s:
-        put_chain(s, "t", 4)
-        # roll the file back to schema v4: no blob_deps table yet
-        s.conn.execute("DROP TABLE blob_deps")
-        s.conn.execute("DELETE FROM pitstop_checkpoint_migrations WHERE v >= 5")
+    with SqliteSaver.from_conn_string(str(tmp_path / "src.db"), max_chain=0) as src:
+        put_chain(src, "t", 4)
+        _copy_at_schema(src.conn, db, 4)  # schema v4: no chain table yet
     with SqliteSaver.from_conn_string(db) as s:
         head = s.get_tuple(cfg("t"))
         assert head is not None
@@ -360,7 +451,7 @@ def test_full_values_written_before_the_migration_read_unchanged(tmp_path: Path)
         cp = checkpoint(5, {"items": "5.0", "fixed": "1.0"})
         cp["channel_values"] = {"items": [1, 2, 3, 4, 5], "fixed": "same"}
         s.put(cfg("t", "", head.checkpoint["id"]), cp, {}, {"items": "5.0"})  # type: ignore[arg-type]
-        assert _count(s.conn, "blob_deps", "t") == 1  # a delta over the old full record
+        assert _count(s.conn, "blob_chains", "t") == 1  # a delta over the old full record
         s.prune(["t"])
         head = s.get_tuple(cfg("t"))
         assert head is not None
@@ -384,7 +475,7 @@ def test_zstd_values_round_trip_and_read_without_the_setting(tmp_path: Path) -> 
 
 def test_a_delta_with_a_missing_chain_is_a_corrupt_record(saver: SqliteSaver) -> None:
     put_chain(saver, "t", 3)
-    saver.conn.execute("DELETE FROM blob_deps")
+    saver.conn.execute("DELETE FROM blob_chains")
     with pytest.raises(CorruptRecordError, match="missing") as info:
         saver.get_tuple(cfg("t"))
     assert info.value.channel == "items"

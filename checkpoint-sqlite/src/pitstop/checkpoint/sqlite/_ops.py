@@ -155,8 +155,13 @@ def _put(
     if missing:
         return missing
     if blob_rows:
-        conn.executemany(q.DELETE_DEPS_OF_BLOB, [row[:4] for row in blob_rows])
         conn.executemany(q.UPSERT_BLOB, blob_rows)
+        if len(dep_rows) < len(blob_rows):
+            # A full value re-written at a version that held a delta drops that delta's chain
+            # (a delta's own chain row replaces the old one below).
+            chained = {row[:4] for row in dep_rows}
+            stale = [row[:4] for row in blob_rows if row[:4] not in chained]
+            conn.executemany(q.DELETE_DEPS_OF_BLOB, stale)
     if dep_rows:
         conn.executemany(q.INSERT_DEP, dep_rows)
     conn.execute(q.UPSERT_CHECKPOINT, checkpoint_row)

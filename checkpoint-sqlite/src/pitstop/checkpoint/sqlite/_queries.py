@@ -187,6 +187,61 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         dep_version TEXT NOT NULL,
         PRIMARY KEY (thread_id, checkpoint_ns, channel, version, dep_version)
     ) WITHOUT ROWID""",
+    # v6-v16: fewer pages written per checkpoint. `blobs` and `writes` become WITHOUT ROWID
+    # tables (a row lives in its primary-key b-tree: no separate index to update), `blobs` keyed
+    # by version before channel (the values one checkpoint adds are neighbours), and a delta's
+    # chain is one `blob_chains` row (a JSON array of versions) instead of one row per version.
+    # Rows are copied over in the same transaction.
+    """
+    CREATE TABLE blobs_v6 (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        version TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        type TEXT NOT NULL,
+        blob BLOB,
+        PRIMARY KEY (thread_id, checkpoint_ns, version, channel)
+    ) WITHOUT ROWID""",
+    """
+    INSERT INTO blobs_v6 (thread_id, checkpoint_ns, version, channel, type, blob)
+    SELECT thread_id, checkpoint_ns, version, channel, type, blob FROM blobs""",
+    "DROP TABLE blobs",
+    "ALTER TABLE blobs_v6 RENAME TO blobs",
+    """
+    CREATE TABLE writes_v10 (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value BLOB,
+        task_path TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    ) WITHOUT ROWID""",
+    """
+    INSERT INTO writes_v10 (
+        thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path)
+    SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path
+    FROM writes""",
+    "DROP TABLE writes",
+    "ALTER TABLE writes_v10 RENAME TO writes",
+    """
+    CREATE TABLE blob_chains (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        version TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        chain TEXT NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, version, channel)
+    ) WITHOUT ROWID""",
+    """
+    INSERT INTO blob_chains (thread_id, checkpoint_ns, version, channel, chain)
+    SELECT thread_id, checkpoint_ns, version, channel, json_group_array(dep_version)
+    FROM (SELECT * FROM blob_deps ORDER BY thread_id, checkpoint_ns, version, channel, dep_version)
+    GROUP BY thread_id, checkpoint_ns, version, channel""",
+    "DROP TABLE blob_deps",
 )
 
 # -- writes ------------------------------------------------------------------------------------
@@ -202,13 +257,12 @@ INSERT OR REPLACE INTO blobs (thread_id, checkpoint_ns, channel, version, type, 
 VALUES (?, ?, ?, ?, ?, ?)"""
 
 INSERT_DEP: Final = """
-INSERT OR IGNORE INTO blob_deps (thread_id, checkpoint_ns, channel, version, dep_version)
-SELECT ?, ?, ?, ?, value FROM json_each(?)"""
-"""The chain of one delta value: a JSON array of versions, one row each (one statement per
-value instead of one per chain record)."""
+INSERT OR REPLACE INTO blob_chains (thread_id, checkpoint_ns, channel, version, chain)
+VALUES (?, ?, ?, ?, ?)"""
+"""The chain of one delta value: a JSON array of the versions it is built on, one row."""
 
 DELETE_DEPS_OF_BLOB: Final = """
-DELETE FROM blob_deps
+DELETE FROM blob_chains
 WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"""
 """A value re-written at the same version drops the chain of the record it replaces."""
 
@@ -303,12 +357,13 @@ CROSS JOIN blobs AS b
 UNION ALL
 SELECT 3, NULL, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type, b.blob,
        NULL, NULL, NULL
-FROM (SELECT DISTINCT d.thread_id, d.checkpoint_ns, d.channel, d.dep_version
+FROM (SELECT DISTINCT d.thread_id, d.checkpoint_ns, d.channel, j.value AS dep_version
       FROM page AS c
       CROSS JOIN json_each(c.channel_versions) AS v
-      CROSS JOIN blob_deps AS d
+      CROSS JOIN blob_chains AS d
         ON d.thread_id = c.thread_id AND d.checkpoint_ns = c.checkpoint_ns
-       AND d.channel = v.key AND d.version = v.value) AS k
+       AND d.version = v.value AND d.channel = v.key
+      CROSS JOIN json_each(d.chain) AS j) AS k
 CROSS JOIN blobs AS b
   ON b.thread_id = k.thread_id AND b.checkpoint_ns = k.checkpoint_ns
  AND b.channel = k.channel AND b.version = k.dep_version
@@ -324,7 +379,7 @@ sorter), reads the page's rows by rowid, then adds their channel values (``CROSS
 the join order: checkpoint, its versions, then one primary-key lookup per value; left to itself
 the planner scans the thread's values for each checkpoint) and their pending writes (with
 ``task_path`` and ``idx``, so ``read_page`` can put them in the order the runtime applies
-them), and the records the page's delta values are built on (``blob_deps``; each once per
+them), and the records the page's delta values are built on (``blob_chains``; each once per
 page), so reading a checkpoint stays one statement."""
 
 PAGE_CHECKPOINT: Final = 0
@@ -365,11 +420,12 @@ WHERE thread_id = ? AND checkpoint_ns = ?
 """Values at given ``[channel, version]`` pairs of one namespace."""
 
 SELECT_DEP_RECORDS: Final = """
-SELECT d.channel, d.dep_version, b.type, b.blob
-FROM blob_deps AS d
+SELECT d.channel, j.value, b.type, b.blob
+FROM blob_chains AS d
+CROSS JOIN json_each(d.chain) AS j
 CROSS JOIN blobs AS b
   ON b.thread_id = d.thread_id AND b.checkpoint_ns = d.checkpoint_ns
- AND b.channel = d.channel AND b.version = d.dep_version
+ AND b.version = j.value AND b.channel = d.channel
 WHERE d.thread_id = ? AND d.checkpoint_ns = ?
   AND (d.channel, d.version) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
                                  FROM json_each(?))"""
@@ -402,7 +458,7 @@ SELECT_THREAD_EXISTS: Final = "SELECT 1 FROM checkpoints WHERE thread_id = ? LIM
 DELETE_CHECKPOINTS_OF_THREAD: Final = "DELETE FROM checkpoints WHERE thread_id = ?"
 DELETE_WRITES_OF_THREAD: Final = "DELETE FROM writes WHERE thread_id = ?"
 DELETE_BLOBS_OF_THREAD: Final = "DELETE FROM blobs WHERE thread_id = ?"
-DELETE_DEPS_OF_THREAD: Final = "DELETE FROM blob_deps WHERE thread_id = ?"
+DELETE_DEPS_OF_THREAD: Final = "DELETE FROM blob_chains WHERE thread_id = ?"
 DELETE_THREAD_ROW: Final = "DELETE FROM threads WHERE thread_id = ?"
 
 DELETE_CHECKPOINTS_BY_IDS: Final = """
@@ -425,20 +481,21 @@ DELETE FROM blobs
 WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
   AND (channel, version) NOT IN (SELECT channel, version FROM referenced)
   AND (channel, version) NOT IN (
-      SELECT d.channel, d.dep_version FROM referenced AS r
-      CROSS JOIN blob_deps AS d
+      SELECT d.channel, j.value FROM referenced AS r
+      CROSS JOIN blob_chains AS d
         ON d.thread_id = :thread_id AND d.checkpoint_ns = :checkpoint_ns
-       AND d.channel = r.channel AND d.version = r.version)"""
+       AND d.version = r.version AND d.channel = r.channel
+      CROSS JOIN json_each(d.chain) AS j)"""
 """Garbage-collect the values of one namespace that no remaining checkpoint references, keeping
-every record a referenced delta value is built on (``blob_deps`` holds whole chains)."""
+every record a referenced delta value is built on (``blob_chains`` holds whole chains)."""
 
 DELETE_ORPHAN_DEPS: Final = """
-DELETE FROM blob_deps
+DELETE FROM blob_chains
 WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
   AND NOT EXISTS (
       SELECT 1 FROM blobs AS b
-      WHERE b.thread_id = blob_deps.thread_id AND b.checkpoint_ns = blob_deps.checkpoint_ns
-        AND b.channel = blob_deps.channel AND b.version = blob_deps.version)"""
+      WHERE b.thread_id = blob_chains.thread_id AND b.checkpoint_ns = blob_chains.checkpoint_ns
+        AND b.version = blob_chains.version AND b.channel = blob_chains.channel)"""
 """Drop the chains of the records garbage collection deleted."""
 
 COPY_CHECKPOINTS: Final = """
@@ -454,8 +511,8 @@ INSERT INTO blobs (thread_id, checkpoint_ns, channel, version, type, blob)
 SELECT :target, checkpoint_ns, channel, version, type, blob FROM blobs WHERE thread_id = :source"""
 
 COPY_DEPS: Final = """
-INSERT INTO blob_deps (thread_id, checkpoint_ns, channel, version, dep_version)
-SELECT :target, checkpoint_ns, channel, version, dep_version FROM blob_deps
+INSERT INTO blob_chains (thread_id, checkpoint_ns, version, channel, chain)
+SELECT :target, checkpoint_ns, version, channel, chain FROM blob_chains
 WHERE thread_id = :source"""
 
 COPY_WRITES: Final = """
