@@ -423,6 +423,7 @@ class BasePostgresSaver(BaseCheckpointSaver):
         result: builtins.list[CheckpointTuple | None] = []
         # chain records come once per page (with the first row needing them): keep them all
         page_chains: dict[tuple[str, str], dict[tuple[str, str], tuple[str, bytes]]] = {}
+        page_parsed: dict[tuple[str, str, str], dict[str, Any]] = {}
         for row in rows:
             (thread_id, ns, checkpoint_id, parent_id, type_, blob, meta_type, meta_blob) = row[:8]
             v_channels, v_types, v_blobs, v_versions = row[8:12]
@@ -444,7 +445,13 @@ class BasePostgresSaver(BaseCheckpointSaver):
                 raise CorruptRecordError("checkpoint is not a mapping", **where)
             checkpoint["channel_values"] = (
                 {
-                    ch: self._value((t, bytes(b)), (thread_id, ns, ch, v), chains, where)
+                    ch: self._value(
+                        (t, bytes(b)),
+                        (thread_id, ns, ch, v),
+                        chains,
+                        where,
+                        page_parsed.setdefault((thread_id, ns, ch), {}),
+                    )
                     for ch, t, b, v in zip(v_channels, v_types, v_blobs, v_versions, strict=True)
                 }
                 if v_channels
@@ -503,8 +510,13 @@ class BasePostgresSaver(BaseCheckpointSaver):
         key: tuple[str, str, str, str],
         chains: Mapping[tuple[str, str], tuple[str, bytes]],
         where: Mapping[str, Any],
+        parsed: dict[str, Any] | None = None,
     ) -> Any:
-        """Decode a value record; a delta is rebuilt from the chain records read with it."""
+        """Decode a value record; a delta is rebuilt from the chain records read with it.
+
+        ``parsed``: the channel's chain records already parsed on this page (shared by the
+        page's rows of one thread, namespace and channel).
+        """
         channel = key[2]
 
         def load(typed: tuple[str, bytes]) -> Any:
@@ -515,7 +527,7 @@ class BasePostgresSaver(BaseCheckpointSaver):
             return {v: r for v, r in found if r is not None}
 
         try:
-            return self._values.decode(record, fetch, load=load, remember=key)
+            return self._values.decode(record, fetch, load=load, remember=key, parsed=parsed)
         except CorruptRecordError as exc:
             if exc.thread_id is not None:
                 raise
