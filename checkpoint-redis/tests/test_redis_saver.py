@@ -455,6 +455,56 @@ def test_put_whose_delta_base_was_deleted_elsewhere_stores_in_full(
             assert got.checkpoint["channel_values"]["msgs"] == expected
 
 
+def test_reads_reuse_a_parsed_chain_only_for_the_same_stored_records() -> None:
+    with sync_saver() as reader, sync_saver(reader.prefix) as writer:
+        _grow(writer, "t", range(1, 30))
+        first = reader.get_tuple(conf("t"))
+        assert first is not None
+        assert reader._parsed  # the chain of "msgs" was parsed and kept
+        # the thread is rebuilt elsewhere with the same versions and other values
+        writer.delete_thread("t")
+        parent = None
+        for n in range(1, 30):
+            msgs = [f"other {i} " * 20 for i in range(1, n + 1)]
+            versions = {"msgs": f"{n:032}.1", "n": f"{n:032}.2"}
+            writer.put(
+                conf("t", "", parent), ckpt(n, {"msgs": msgs, "n": n}, versions), {}, versions
+            )
+            parent = ckpt(n)["id"]
+        again = reader.get_tuple(conf("t"))
+        assert again is not None
+        assert again.checkpoint["channel_values"]["msgs"] == msgs
+        # a second read of the same records reuses the parse and returns an equal, new list
+        third = reader.get_tuple(conf("t"))
+        assert third is not None
+        assert third.checkpoint["channel_values"]["msgs"] == msgs
+        assert third.checkpoint["channel_values"]["msgs"] is not msgs
+        third.checkpoint["channel_values"]["msgs"].append("mutated by the caller")
+        fourth = reader.get_tuple(conf("t"))
+        assert fourth is not None
+        assert fourth.checkpoint["channel_values"]["msgs"] == msgs
+
+
+def test_a_chain_version_holding_a_nul_is_stored_inside_the_record_only() -> None:
+    with sync_saver() as saver, sync_saver(saver.prefix) as cold:
+        parent = None
+        history = []
+        for n in range(1, 6):
+            msgs = [f"m{i}" for i in range(n)]
+            versions = {"msgs": f"{n}\x00v"}
+            saver.put(conf("t", "", parent), ckpt(n, {"msgs": msgs}, versions), {}, versions)
+            parent = ckpt(n)["id"]
+            history.append(msgs)
+        stored = saver.client.hgetall(k.thread_keys(saver.prefix, "t")[5])
+        assert not any(v.startswith(b"\x01") for v in stored.values())
+        assert sorted(_split(v)[0] for v in stored.values()).count("pitstop-delta") == 4
+        for got in (saver.get_tuple(conf("t")), cold.get_tuple(conf("t"))):
+            assert got is not None
+            assert got.checkpoint["channel_values"]["msgs"] == history[-1]
+        listed = [t.checkpoint["channel_values"]["msgs"] for t in cold.list(conf("t"))]
+        assert listed == history[::-1]
+
+
 async def test_async_growing_list_with_large_values_and_zstd() -> None:
     async with contextlib.aclosing(async_saver(compress="zstd")) as savers:
         saver = await anext(savers)

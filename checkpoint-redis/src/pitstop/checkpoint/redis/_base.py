@@ -62,11 +62,15 @@ INLINE_VALUES_MAX_ASYNC: Final = 16 * 1024
 CV_HINTS: Final = 4096
 """Namespaces whose last ``cv`` a saver remembers for ``get_tuple`` (cleared when full)."""
 
+PARSED_CHANNELS: Final = 256
+"""Channels whose parsed chain records a saver keeps for the next read (cleared when full)."""
+
 MAX_RETRIES: Final = 50
 """Attempts of a maintenance change that lost the race to a concurrent write."""
 
 _EMPTY: Final = b"empty\x00"
 _DELTA: Final = DELTA_TAG.encode()
+_DELTA_TAGS: Final = (_DELTA, _DELTA + ZSTD_SUFFIX.encode())
 _CHAINED: Final = b"\x01"
 """First byte of a delta record stored with its chain's versions in front (see ``_scripts``)."""
 
@@ -84,8 +88,12 @@ def _chain_header(blob: bytes) -> tuple[builtins.list[bytes], int]:
 
 
 def _stored(tag: str, data: bytes, chain: Sequence[str] = ()) -> bytes:
-    """How a value record is stored: ``<tag>\\0<bytes>``, a delta with its chain in front."""
-    if not chain:
+    """How a value record is stored: ``<tag>\\0<bytes>``, a delta with its chain in front.
+
+    A chain with a NUL in a version stays only inside the record (read like a record stored
+    before chains led it), so the first NUL of a chained record always ends its chain.
+    """
+    if not chain or any("\x00" in v for v in chain):
         return tag.encode() + b"\x00" + data
     head = b"".join(k.part(v).encode() for v in chain)
     return _CHAINED + head + b"\x00" + tag.encode() + b"\x00" + data
@@ -93,7 +101,15 @@ def _stored(tag: str, data: bytes, chain: Sequence[str] = ()) -> bytes:
 
 def _split(blob: bytes) -> tuple[str, bytes]:
     """A stored value as a record ``(tag, bytes)``."""
-    start = _chain_header(blob)[1] if blob[:1] == _CHAINED else 0
+    start = 0
+    if blob[:1] == _CHAINED:
+        # no chain version holds a NUL (see _stored): the first NUL ends the chain, and the
+        # parts need no parsing (a chain read for each record of a long chain adds up)
+        end = blob.index(b"\x00", 1)
+        sep = blob.find(b"\x00", end + 1)
+        if sep > 0 and blob[end + 1 : sep] in _DELTA_TAGS:
+            return blob[end + 1 : sep].decode(), blob[sep + 1 :]
+        start = _chain_header(blob)[1]  # (not a delta tag there: parse the parts)
     sep = blob.index(b"\x00", start)
     return blob[start:sep].decode(), blob[sep + 1 :]
 
@@ -255,6 +271,10 @@ class BaseRedisSaver(BaseCheckpointSaver):
         ] = {}
         # (thread_id, ns) -> (the hint it was built from, packed get_tuple request)
         self._requests: dict[tuple[str, str], tuple[Any, bytes]] = {}
+        # (thread_id, ns, channel) -> (chain version -> stored record, version -> its parse):
+        # the chain records of the channel's last delta read, parsed; a later read reuses a
+        # parse only for a byte-identical record (never mutated once stored here)
+        self._parsed: dict[tuple[str, str, str], tuple[dict[str, bytes], dict[str, Any]]] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -598,6 +618,19 @@ class BaseRedisSaver(BaseCheckpointSaver):
         return True
 
     @staticmethod
+    def _unpack_flat(thread_id: str, reply: bytes) -> builtins.list[Any]:
+        """The record and write records of the packed ``PAGE`` reply, unpacked in one call."""
+        try:
+            items = _unpack(reply)
+        except Exception as exc:
+            raise CorruptRecordError(
+                f"checkpoint record: {type(exc).__name__}: {exc}", thread_id=thread_id
+            ) from exc
+        if type(items) is not builtins.list or not items:
+            raise CorruptRecordError("checkpoint record: not a msgpack array", thread_id=thread_id)
+        return items
+
+    @staticmethod
     def _page_values(entries: Sequence[Sequence[Any]]) -> dict[bytes, bytes | None]:
         """value field -> stored value, of every value the ``PAGE`` entries returned."""
         out: dict[bytes, bytes | None] = {}
@@ -632,12 +665,15 @@ class BaseRedisSaver(BaseCheckpointSaver):
     ) -> CheckpointTuple | None:
         """A checkpoint tuple from one ``PAGE`` entry; None if the filter rejects it.
 
+        The entry's record and write records are the stored bytes, or already unpacked (the
+        packed reply of a hinted ``get_tuple``, see :meth:`_unpack_flat`).
+
         ``known`` maps value fields to stored values read besides the entry's own (the chains
         of its delta records).
         """
         raw_record, raw_cv, vals, writes = entry
         try:
-            rec = _unpack(raw_record)
+            rec = raw_record if type(raw_record) is builtins.list else _unpack(raw_record)
             ns, checkpoint_id, parent_id, ck_type, ck_blob, meta_type, meta_blob = rec[:7]
         except Exception as exc:
             raise CorruptRecordError(
@@ -670,9 +706,9 @@ class BaseRedisSaver(BaseCheckpointSaver):
                         self._remember_full(thread_id, ns, channel, field, record, value)
                 channel_values[channel] = value
         checkpoint["channel_values"] = channel_values
-        rows = sorted(
-            (_unpack(w) for w in writes if w), key=lambda r: writes_sort_key(r[0], r[1], r[2])
-        )
+        rows = [w if type(w) is builtins.list else _unpack(w) for w in writes if w]
+        if len(rows) > 1:
+            rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2]))
         pending: builtins.list[PendingWrite] = [
             (r[1], r[3], self._load((r[4], r[5]), channel=r[3], **where)) for r in rows
         ]
@@ -712,26 +748,47 @@ class BaseRedisSaver(BaseCheckpointSaver):
         """Decode a stored value (a delta is rebuilt from the chain records in ``found``)."""
         chp = k.part(ns) + k.part(channel)
         version = field.decode()[len(chp) :]
+        prefix = chp.encode()
+        # A chain record parsed by the last read of this channel is parsed again only when
+        # its stored bytes differ (the parse depends on nothing else): long chains share
+        # most of their records from one version to the next.
+        key = (thread_id, ns, channel)
+        blobs: dict[str, bytes] = {}
+        parsed: dict[str, Any] = {}
+        kept = self._parsed.get(key)
+        if kept is not None:
+            kept_blobs, kept_parsed = kept
+            for v, old in kept_blobs.items():
+                blob = found.get(prefix + v.encode())
+                if blob is not None and blob == old:
+                    blobs[v] = blob
+                    parsed[v] = kept_parsed[v]
 
         def fetch(versions: builtins.list[str]) -> dict[str, tuple[str, bytes]]:
             out: dict[str, tuple[str, bytes]] = {}
             for v in versions:
-                blob = found.get((chp + v).encode())
+                blob = found.get(prefix + v.encode())
                 if blob:
                     out[v] = _split(blob)
+                    blobs[v] = blob
             return out
 
         def load(rec: tuple[str, bytes]) -> Any:
             return self._load(rec, channel=channel, **where)
 
         try:
-            return self._values.decode(
-                record, fetch, load=load, remember=(thread_id, ns, channel, version)
+            value = self._values.decode(
+                record, fetch, load=load, remember=(thread_id, ns, channel, version), parsed=parsed
             )
         except CorruptRecordError as exc:
             if exc.thread_id is not None:
                 raise
             raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
+        if parsed:
+            if len(self._parsed) >= PARSED_CHANNELS and key not in self._parsed:
+                self._parsed.clear()
+            self._parsed[key] = ({v: blobs[v] for v in parsed if v in blobs}, parsed)
+        return value
 
     # -- maintenance plans ---------------------------------------------------------------------
 

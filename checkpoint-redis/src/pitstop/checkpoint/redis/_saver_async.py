@@ -271,9 +271,10 @@ class AsyncRedisSaver(AsyncRedisBridge, BaseRedisSaver):
             except NoScriptError:
                 pass  # the server lost its scripts: load it below
             else:
-                if reply and reply[0] == b"=":  # the guess was right: [=, record, writes...]
+                if isinstance(reply, bytes):  # the guess was right: record and writes, packed
                     if all(values):
-                        entry = [reply[1], cv, values[: len(fields)], reply[2:]]
+                        record, *writes = self._unpack_flat(thread_id, reply)
+                        entry = [record, cv, values[: len(fields)], writes]
                         known.update(zip(chains, values[len(fields) :], strict=True))
                         if self._holds_chains(fields, entry[2], known):
                             return self._decode_entry(thread_id, entry, known=known)

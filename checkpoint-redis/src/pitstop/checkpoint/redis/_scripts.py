@@ -93,6 +93,13 @@ local function add_chains(have, fields, blobs, extra)
     end
   end
 end
+-- the msgpack header of an array of n items
+local function array_header(n)
+  if n < 16 then return string.char(0x90 + n) end
+  if n < 65536 then return string.char(0xdc, math.floor(n / 256), n % 256) end
+  return string.char(0xdd, math.floor(n / 16777216), math.floor(n / 65536) % 256,
+    math.floor(n / 256) % 256, n % 256)
+end
 -- cv (msgpack [[channel, value field], ...]) as a list of value fields
 local function cv_fields(cv)
   local fs = {}
@@ -188,9 +195,10 @@ PAGE: Final = Script(
 --       [cv the caller expects (get_tuple)]
 -- Returns {entries, extra}: entries are {record, cv, values, writes} per checkpoint, newest
 -- first; extra is the field, record pairs of the chain records their delta records need. When
--- the one checkpoint read has exactly the expected cv, it returns {'=', record, writes...}
--- instead: the caller reads the values with a plain HMGET sent right after this script (large
--- values are slow to pass through Lua).
+-- the one checkpoint read has exactly the expected cv, it returns one string instead: a msgpack
+-- array of the record and the write records (each stored as one msgpack value), so the caller
+-- parses one reply element and decodes them in one call; it reads the values with a plain
+-- HMGET sent right after this script (large values are slow to pass through Lua).
 local all = ARGV[1] == 'all'
 local key = KEYS[2]
 if all then key = KEYS[3] end
@@ -217,9 +225,12 @@ for _, m in ipairs(members) do
     local cv = redis.call('HGET', KEYS[5], field)
     local vals = {}
     if cv and ARGV[8] and cv == ARGV[8] and #members == 1 then
-      flat = writes_of(nsp, id)
-      table.insert(flat, 1, rec)
-      table.insert(flat, 1, '=')
+      flat = {'', rec}
+      for _, w in ipairs(writes_of(nsp, id)) do
+        if w then flat[#flat + 1] = w end
+      end
+      flat[1] = array_header(#flat - 1)
+      flat = table.concat(flat)
     elseif cv then
       local fs = cv_fields(cv)
       vals = hmget(KEYS[6], fs)
