@@ -275,6 +275,8 @@ class BaseRedisSaver(BaseCheckpointSaver):
         # the chain records of the channel's last delta read, parsed; a later read reuses a
         # parse only for a byte-identical record (never mutated once stored here)
         self._parsed: dict[tuple[str, str, str], tuple[dict[str, bytes], dict[str, Any]]] = {}
+        # value field -> (its delta record, the chain fields it needs), see _holds_chains
+        self._chains_of: dict[bytes, tuple[bytes, builtins.list[bytes]]] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -605,14 +607,26 @@ class BaseRedisSaver(BaseCheckpointSaver):
             result[ch] = entry
         return result
 
-    @staticmethod
     def _holds_chains(
-        fields: Sequence[bytes], values: Sequence[bytes], known: Mapping[bytes, Any]
+        self, fields: Sequence[bytes], values: Sequence[bytes], known: Mapping[bytes, Any]
     ) -> bool:
-        """Whether ``fields`` and ``known`` hold every chain record the ``values`` need."""
+        """Whether ``fields`` and ``known`` hold every chain record the ``values`` need.
+
+        The chain fields of the last delta record checked per value field are kept (reused
+        only for the same stored bytes): a long chain costs a parse of all its versions.
+        """
+        seen = self._chains_of
         for value_field, blob in zip(fields, values, strict=True):
             if blob[:1] == _CHAINED or blob.startswith(_DELTA):
-                for dep in _chain_fields(value_field, blob):
+                kept = seen.get(value_field)
+                if kept is not None and kept[0] == blob:
+                    deps = kept[1]
+                else:
+                    deps = _chain_fields(value_field, blob)
+                    if len(seen) >= PARSED_CHANNELS:
+                        seen.clear()
+                    seen[value_field] = (blob, deps)
+                for dep in deps:
                     if dep not in known and dep not in fields:
                         return False
         return True
