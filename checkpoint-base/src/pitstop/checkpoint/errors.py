@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ConnectionLostError",
     "CorruptRecordError",
     "DecryptionError",
     "DeserializationError",
@@ -32,6 +33,15 @@ class InvalidArgumentError(PitstopError, ValueError):
 
 class NotSetUpError(PitstopError):
     """The storage has not been set up (tables, keys) and cannot be used yet."""
+
+
+class ConnectionLostError(PitstopError, ConnectionError):
+    """The connection to the storage server broke during an operation (terminated, restarted).
+
+    The operation may or may not have been applied (every saver write is idempotent, so
+    retrying it is safe). Pooled connections that broke are discarded and the next call uses a
+    fresh one; a single connection given by the caller stays broken.
+    """
 
 
 class MigrationError(PitstopError):

@@ -28,6 +28,7 @@ from typing import (
 from pitstop.checkpoint.base.id import uuid6
 from pitstop.checkpoint.errors import (
     ConflictError,
+    ConnectionLostError,
     CorruptRecordError,
     DecryptionError,
     DeserializationError,
@@ -64,6 +65,7 @@ __all__ = [
     "CheckpointSaverProtocol",
     "CheckpointTuple",
     "ConflictError",
+    "ConnectionLostError",
     "CorruptRecordError",
     "DecryptionError",
     "DeltaChannelHistory",

@@ -34,7 +34,7 @@ from pitstop.checkpoint.base import (
     metadata_matches,
 )
 from pitstop.checkpoint.base.values import DeltaEncoder
-from pitstop.checkpoint.errors import PitstopError
+from pitstop.checkpoint.errors import ConnectionLostError
 from pitstop.checkpoint.postgres import _queries as q
 from pitstop.checkpoint.serde.base import SerializerProtocol
 
@@ -63,15 +63,6 @@ _SAFE_INT: Final = 2**53
 int and a float exactly too but a float's JSON text is its shortest repr, not its value."""
 
 Row = tuple[Any, ...]
-
-
-class ConnectionLostError(PitstopError, ConnectionError):
-    """The connection to PostgreSQL broke during an operation (terminated, server restarted).
-
-    The operation may or may not have been applied (every saver write is idempotent, so
-    retrying it is safe). With a pool, the broken connections are discarded and the next call
-    uses a fresh one; a single connection given by the caller stays broken.
-    """
 
 
 def _strip_nul(value: Any) -> tuple[Any, bool]:
