@@ -502,6 +502,40 @@ def test_a_listing_rebuilds_every_delta_value_as_its_own_objects(tmp_path: Path)
         assert head.checkpoint["channel_values"]["messages"] == messages
 
 
+def _fixed_versions(saver: SqliteSaver, thread: str, tag: str, count: int) -> list[str]:
+    """A chain of ``count`` checkpoints whose versions do not depend on ``tag`` (values do)."""
+    parent = None
+    items: list[str] = []
+    for n in range(1, count + 1):
+        items = [*items, f"{tag}-{n}"]
+        version = f"{n:032d}.0.5"
+        cp = checkpoint(n, {"items": version})
+        cp["channel_values"] = {"items": items}
+        saver.put(cfg(thread, "", parent), cp, {"step": n}, {"items": version})  # type: ignore[arg-type]
+        parent = cp["id"]
+    return items
+
+
+def test_chain_records_rewritten_elsewhere_are_read_again(tmp_path: Path) -> None:
+    db = str(tmp_path / "rewrite.db")
+    with (
+        SqliteSaver.from_conn_string(db, max_chain=6) as reader,
+        SqliteSaver.from_conn_string(db, max_chain=6) as writer,
+    ):
+        first = _fixed_versions(writer, "t", "old", 9)
+        for _ in range(2):  # the second read uses the parts the first one parsed
+            head = reader.get_tuple(cfg("t"))
+            assert head is not None
+            assert head.checkpoint["channel_values"]["items"] == first
+        writer.delete_thread("t")
+        second = _fixed_versions(writer, "t", "new", 9)  # same versions, other bytes
+        head = reader.get_tuple(cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == second
+        listed = [t.checkpoint["channel_values"]["items"] for t in reader.list(cfg("t"))]
+        assert listed == [second[:n] for n in range(9, 0, -1)]
+
+
 def test_a_corrupt_chain_part_in_a_listing_names_its_record(saver: SqliteSaver) -> None:
     put_chain(saver, "t", 4)
     first = saver.conn.execute(

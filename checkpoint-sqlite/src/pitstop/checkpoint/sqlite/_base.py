@@ -40,6 +40,9 @@ __all__ = ["PAGE_SIZE", "BaseSqliteSaver", "ListQuery"]
 PAGE_SIZE: Final = 100
 """Checkpoints read per round trip by ``list()``; nothing is held while the caller iterates."""
 
+PARSED_CHANNELS: Final = 64
+"""Channels whose parsed chain records a saver keeps between reads (see ``_value``)."""
+
 
 class ListQuery:
     """A compiled ``list()`` call: the SQL of its pages, their parameters, the Python filter."""
@@ -134,6 +137,29 @@ def compile_filter(filter: Mapping[str, Any] | None) -> str | None:
     return json.dumps(terms) if terms else None
 
 
+def _json_exact(value: Any, depth: int) -> bool:
+    """Whether JSON text gives ``value`` back equal, decided from plain types alone.
+
+    Only exact built-in types qualify (``str``, ``bool``, ``None``, ``int`` within 64 bits,
+    finite ``float``, ``list``, ``dict`` with ``str`` keys), nested at most 32 deep; anything
+    else (tuples, subclasses, other keys) is left to the round-trip check.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-(2**63) <= value < 2**63)
+    if kind is float:
+        return math.isfinite(value)
+    if depth >= 32:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _json_exact(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_json_exact(v, depth + 1) for v in value)
+    return False
+
+
 class BaseSqliteSaver(BaseCheckpointSaver):
     """Shared state and non-blocking logic of :class:`SqliteSaver` and :class:`AsyncSqliteSaver`.
 
@@ -158,6 +184,9 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         self.busy_timeout = busy_timeout
         self.is_setup = False
         self._clock = clock
+        # (thread, ns, channel) -> {version: (stored record, its parsed chain part)}: a read
+        # re-parses a chain record only when the stored bytes differ from what was parsed.
+        self._parsed: dict[tuple[str, str, str], dict[str, tuple[Any, Any]]] = {}
 
     @staticmethod
     def _forget(future: Any) -> None:
@@ -169,6 +198,9 @@ class BaseSqliteSaver(BaseCheckpointSaver):
 
     def _encode_metadata(self, merged: Mapping[str, Any]) -> tuple[str, str | None, bytes | None]:
         """JSON text for filters; the serialized metadata too when JSON is not exact."""
+        if type(merged) is dict and _json_exact(merged, 0):
+            # What the check below would conclude, without parsing the text back.
+            return json.dumps(merged, ensure_ascii=True, allow_nan=False), None, None
         try:
             text = json.dumps(merged, ensure_ascii=True, allow_nan=False)
             if json.loads(text) == merged:
@@ -441,13 +473,48 @@ class BaseSqliteSaver(BaseCheckpointSaver):
 
         cache = None
         if parsed is not None:
-            cache = parsed.setdefault((thread_id, ns, channel), {})
+            channel_key = (thread_id, ns, channel)
+            cache = parsed.get(channel_key)
+            if cache is None:
+                # Parts parsed by an earlier read, kept only where the record read now is the
+                # very same (type and bytes): the result is what parsing it again would give.
+                cache = parsed[channel_key] = {}
+                kept = self._parsed.get(channel_key)
+                if kept:
+                    for version, (source, part) in kept.items():
+                        if chains.get((thread_id, ns, channel, version)) == source:
+                            cache[version] = part
         try:
-            return self._values.decode(record, fetch, load=load, remember=key, parsed=cache)
+            value = self._values.decode(record, fetch, load=load, remember=key, parsed=cache)
         except CorruptRecordError as exc:
             if exc.thread_id is not None:
                 raise
             raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
+        if cache:
+            self._keep_parsed((thread_id, ns, channel), cache, chains)
+        return value
+
+    def _keep_parsed(
+        self,
+        channel_key: tuple[str, str, str],
+        cache: Mapping[str, Any],
+        chains: Mapping[tuple[str, str, str, str], tuple[str, bytes]],
+    ) -> None:
+        """Keep a channel's parsed chain parts with the records they were parsed from."""
+        thread_id, ns, channel = channel_key
+        kept = {}
+        for version, part in cache.items():
+            source = chains.get((thread_id, ns, channel, version))
+            if source is not None:
+                kept[version] = (source, part)
+        store = self._parsed
+        store.pop(channel_key, None)
+        store[channel_key] = kept  # newest last: the oldest channel is dropped first
+        while len(store) > PARSED_CHANNELS:
+            try:
+                del store[next(iter(store))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread trimmed it
+                break
 
     def _decode_metadata(self, row: Row, where: Mapping[str, Any]) -> CheckpointMetadata:
         text, meta_type, meta_blob = row[7:10]
