@@ -83,6 +83,11 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         asyncio.run(run())
 
 
+def test_a_single_checkpoint_read_skips_only_the_de_duplication() -> None:
+    assert q.LIST_ORDER_ONE != q.LIST_ORDER
+    assert q.LIST_ORDER.replace("SELECT DISTINCT", "SELECT") == q.LIST_ORDER_ONE
+
+
 def test_values_are_stored_once_per_version(saver: SqliteSaver) -> None:
     put_chain(saver, "t", 5)
     rows = saver.conn.execute("SELECT channel, count(*) FROM blobs GROUP BY channel").fetchall()

@@ -76,9 +76,18 @@ class ListQuery:
 
 @functools.lru_cache(maxsize=64)
 def _list_sql(
-    thread: bool, ns: bool, checkpoint_id: bool, before: bool, after: bool, filtered: bool
+    thread: bool,
+    ns: bool,
+    checkpoint_id: bool,
+    before: bool,
+    after: bool,
+    filtered: bool,
+    single: bool = False,
 ) -> str:
-    """Join the constant pieces of the list query (never any user input)."""
+    """Join the constant pieces of the list query (never any user input).
+
+    ``single``: the page holds at most one checkpoint (``LIMIT 1``).
+    """
     parts = [q.LIST_SELECT]
     if thread:
         parts.append(q.LIST_WHERE_THREAD)
@@ -92,7 +101,7 @@ def _list_sql(
         parts.append(q.LIST_WHERE_AFTER_IN_NS if thread and ns else q.LIST_WHERE_AFTER)
     if filtered:
         parts.append(q.LIST_WHERE_FILTER)
-    parts.append(q.LIST_ORDER)
+    parts.append(q.LIST_ORDER_ONE if single else q.LIST_ORDER)
     return "".join(parts)
 
 
@@ -352,7 +361,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         params: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns, "limit": 1}
         if checkpoint_id:
             params["checkpoint_id"] = checkpoint_id
-        return _list_sql(True, True, bool(checkpoint_id), False, False, False), params
+        return _list_sql(True, True, bool(checkpoint_id), False, False, False, True), params
 
     def _corrupt(self, exc: Exception, row: Row, what: str) -> CorruptRecordError:
         return CorruptRecordError(

@@ -33,6 +33,7 @@ __all__ = [
     "INSERT_WRITE_IGNORE",
     "INSERT_WRITE_REPLACE",
     "LIST_ORDER",
+    "LIST_ORDER_ONE",
     "LIST_SELECT",
     "LIST_WHERE_AFTER",
     "LIST_WHERE_AFTER_IN_NS",
@@ -381,6 +382,10 @@ the planner scans the thread's values for each checkpoint) and their pending wri
 ``task_path`` and ``idx``, so ``read_page`` can put them in the order the runtime applies
 them), and the records the page's delta values are built on (``blob_chains``; each once per
 page), so reading a checkpoint stays one statement."""
+
+LIST_ORDER_ONE: Final = LIST_ORDER.replace("SELECT DISTINCT d.thread_id", "SELECT d.thread_id")
+"""``LIST_ORDER`` for a page of at most one checkpoint (``get_tuple``): its channels' chains
+cannot name a record twice, so the chain records need no de-duplication (~8% of the read)."""
 
 PAGE_CHECKPOINT: Final = 0
 PAGE_VALUE: Final = 1
