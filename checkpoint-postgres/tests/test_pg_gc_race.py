@@ -1,13 +1,17 @@
 """Garbage collection racing a ``put`` that builds a delta on a value the collection frees.
 
-A ``put`` writing a delta locks the record it extends (``FOR KEY SHARE``) and checks it still
-exists; ``prune``, ``sweep``, ``delete_for_runs`` and ``delete_thread`` must then either wait for
-that ``put`` and keep (or delete along with it) what it built on, or make it find the base gone
-(it then stores the value in full). Never may a committed checkpoint's delta lose its base.
+A ``put`` writing a delta takes its thread's advisory lock (shared) and then checks the record it
+extends still exists; ``prune``, ``sweep``, ``delete_for_runs`` and ``delete_thread`` take the
+lock exclusively, so they must either wait for that ``put`` and keep (or delete along with it)
+what it built on, or make it find the base gone (it then stores the value in full). Never may a
+committed checkpoint's delta lose its base.
 
 The window is widened, on a real server, by a trigger in the test's own schema that sleeps
 while the ``put`` holds its lock (after the check, before the commit); the collector starts
-while the ``put`` sleeps. Each case runs several times with different delays.
+while the ``put`` sleeps. Each case runs several times with different delays. The other way
+round, a trigger sleeps in the collection's delete (holding its lock) while the ``put`` starts:
+the ``put`` waits, then must see the base gone (a check with a snapshot older than the lock
+would not).
 """
 
 from __future__ import annotations
@@ -124,3 +128,50 @@ COLLECTORS: dict[str, Callable[[PostgresSaver], None]] = {
 def test_collection_racing_a_delta_put_keeps_its_base(name: str, fork: bool) -> None:
     for delay in (0.05, 0.1, 0.15, 0.2):
         _race(COLLECTORS[name], delay, fork=fork)
+
+
+def _slow_value_deletes(schema: str, seconds: float) -> None:
+    """A trigger sleeping in every value delete of ``schema`` (a collection holds its lock)."""
+    with psycopg.connect(URI, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE FUNCTION {}.slow_delete() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN PERFORM pg_sleep({}); RETURN OLD; END $$"
+            ).format(sql.Identifier(schema), sql.Literal(seconds))
+        )
+        conn.execute(
+            sql.SQL(
+                "CREATE TRIGGER slow_delete BEFORE DELETE ON {}.pitstop_checkpoint_blobs "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {}.slow_delete()"
+            ).format(sql.Identifier(schema), sql.Identifier(schema))
+        )
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTORS))
+def test_a_delta_put_during_a_collection_sees_its_base_gone(name: str) -> None:
+    for delay in (0.05, 0.15):
+        schema = new_schema()
+        with (
+            psycopg.connect(URI, autocommit=True) as c1,
+            psycopg.connect(URI, autocommit=True) as c2,
+        ):
+            writer = PostgresSaver(c1, schema=schema)
+            other = PostgresSaver(c2, schema=schema)
+            first = _put(writer, "t", None, [1], 1, run_id="old")
+            second = _put(other, "t", first, [9], 2, run_id="old")
+            _slow_value_deletes(schema, SLOW_PUT)
+            collecting = threading.Thread(target=COLLECTORS[name], args=(other,))
+            collecting.start()
+            time.sleep(delay)  # the collection sleeps in its delete, holding the thread's lock
+            _put(writer, "t", first, [1, 2], 3, run_id="new")
+            collecting.join()
+            with psycopg.connect(URI, autocommit=True) as c3:
+                reader = PostgresSaver(c3, schema=schema)
+                steps = []
+                for item in reader.list(_cfg("t")):
+                    step = item.metadata["step"]
+                    steps.append(step)
+                    expected = {1: [1], 2: [9], 3: [1, 2]}[step]
+                    assert item.checkpoint["channel_values"] == {"items": expected}
+                assert 3 in steps
+        del second

@@ -558,7 +558,18 @@ def _count(saver: Any, table: str, thread: str) -> int:
     return int(row[0])
 
 
-BLOBS, DEPS = "pitstop_checkpoint_blobs", "pitstop_checkpoint_blob_deps"
+BLOBS = "pitstop_checkpoint_blobs"
+
+
+def _chains(saver: Any, thread: str) -> int:
+    """Value rows of ``thread`` holding a delta chain."""
+    query = sql.SQL("SELECT count(*) FROM {}.{} WHERE thread_id = %s AND deps IS NOT NULL").format(
+        sql.Identifier(saver.schema), sql.Identifier(BLOBS)
+    )
+    with psycopg.connect(URI, autocommit=True) as conn:
+        row = conn.execute(query, (thread,)).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_a_growing_list_is_stored_as_deltas_read_in_one_statement(counted: Any) -> None:
@@ -571,7 +582,7 @@ def test_a_growing_list_is_stored_as_deltas_read_in_one_statement(counted: Any) 
         )
     ).fetchall()
     assert [t for (t,) in types].count("pitstop-delta") == 4
-    assert _count(saver, DEPS, "t") == 4  # one chain row per delta
+    assert _chains(saver, "t") == 4  # one chain per delta, in its value row
     conn.sent = []
     head = saver.get_tuple(_cfg("t"))
     assert len(conn.sent) == 1
@@ -625,9 +636,9 @@ def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest() -> None:
         # items (max_chain=4): full at 1, 7; 4 and 10 anchors; the head (12) is a delta on
         # [7, 10, 11], which keep their own chains ([7] and [7, 10]); plus "fixed"
         assert _count(saver, BLOBS, "t") == 5
-        assert _count(saver, DEPS, "t") == 3
+        assert _chains(saver, "t") == 3
         saver.delete_thread("t")
-        assert _count(saver, BLOBS, "t") == _count(saver, DEPS, "t") == 0
+        assert _count(saver, BLOBS, "t") == 0
 
 
 def test_delete_for_runs_keeps_the_chains_of_surviving_values() -> None:
@@ -654,7 +665,7 @@ def test_copy_thread_copies_the_chains() -> None:
         _grow(saver, "a", 6)
         saver.copy_thread("a", "b")
         saver.delete_thread("a")
-        assert _count(saver, DEPS, "b") == 5
+        assert _chains(saver, "b") == 5
         saver.prune(["b"])
         head = saver.get_tuple(_cfg("b"))
         assert head is not None
@@ -677,7 +688,7 @@ def test_a_delta_whose_base_was_deleted_elsewhere_is_stored_full() -> None:
         head = other.get_tuple(_cfg("t"))
         assert head is not None
         assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
-        assert _count(writer, DEPS, "t") == 0
+        assert _chains(writer, "t") == 0
 
 
 def test_full_values_written_before_the_migration_read_unchanged() -> None:
@@ -685,10 +696,12 @@ def test_full_values_written_before_the_migration_read_unchanged() -> None:
     with psycopg.connect(URI, autocommit=True) as conn:
         old = PostgresSaver(conn, schema=schema, max_chain=0)
         ids = _grow(old, "t", 4)
-        # roll the schema back to v6: no blob_deps table yet
-        conn.execute(
-            sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(DEPS))
-        )
+        # roll the schema back to v6: no delta chains anywhere yet
+        for undo in (
+            "DROP FUNCTION {}.pitstop_bases_present",
+            "ALTER TABLE {}.pitstop_checkpoint_blobs DROP COLUMN deps",
+        ):
+            conn.execute(sql.SQL(undo).format(sql.Identifier(schema)))
         conn.execute(
             sql.SQL("DELETE FROM {}.pitstop_checkpoint_migrations WHERE v >= 7").format(
                 sql.Identifier(schema)
@@ -702,11 +715,42 @@ def test_full_values_written_before_the_migration_read_unchanged() -> None:
         cp["channel_values"] = {"items": [1, 2, 3, 4, 5], "fixed": "same"}
         cp["channel_versions"] = {"items": f"{5:032}.0", "fixed": "1.0"}
         saver.put(_cfg("t", ids[-1]), cp, {}, {"items": f"{5:032}.0"})
-        assert _count(saver, DEPS, "t") == 1  # a delta over the old full record
+        assert _chains(saver, "t") == 1  # a delta over the old full record
         saver.prune(["t"])
         head = saver.get_tuple(_cfg("t"))
         assert head is not None
         assert head.checkpoint["channel_values"]["items"] == [1, 2, 3, 4, 5]
+
+
+def test_chains_written_as_rows_of_their_own_move_into_their_values() -> None:
+    """Up to v7 a delta's chain was a ``pitstop_checkpoint_blob_deps`` row."""
+    schema = new_schema()
+    with psycopg.connect(URI, autocommit=True) as conn:
+        ids = _grow(PostgresSaver(conn, schema=schema, max_chain=4), "t", 9)
+        chains = _chains(PostgresSaver(conn, schema=schema), "t")
+        assert chains > 4
+        for undo in (
+            q.MIGRATIONS[7],
+            "INSERT INTO {0}.pitstop_checkpoint_blob_deps"
+            " SELECT thread_id, checkpoint_ns, channel, version, deps"
+            " FROM {0}.pitstop_checkpoint_blobs WHERE deps IS NOT NULL",
+            "DROP FUNCTION {0}.pitstop_bases_present",
+            "ALTER TABLE {0}.pitstop_checkpoint_blobs DROP COLUMN deps",
+            "DELETE FROM {0}.pitstop_checkpoint_migrations WHERE v >= 8",
+        ):
+            conn.execute(sql.SQL(undo.replace("{schema}", "{0}")).format(sql.Identifier(schema)))
+        saver = PostgresSaver(conn, schema=schema, max_chain=4)
+        history = [x.checkpoint["channel_values"]["items"] for x in saver.list(_cfg("t"))]
+        assert history == [list(range(1, n + 1)) for n in range(9, 0, -1)]
+        assert _chains(saver, "t") == chains
+        cp = empty_checkpoint()
+        cp["channel_values"] = {"items": list(range(1, 11)), "fixed": "same"}
+        cp["channel_versions"] = {"items": f"{10:032}.0", "fixed": "1.0"}
+        saver.put(_cfg("t", ids[-1]), cp, {}, {"items": f"{10:032}.0"})
+        saver.prune(["t"])
+        head = PostgresSaver(conn, schema=schema).get_tuple(_cfg("t"))
+        assert head is not None
+        assert head.checkpoint["channel_values"]["items"] == list(range(1, 11))
 
 
 def test_zstd_values_round_trip_and_read_without_the_setting() -> None:
@@ -747,8 +791,10 @@ def test_a_delta_with_a_missing_chain_is_a_corrupt_record() -> None:
     with psycopg.connect(URI, autocommit=True) as conn:
         saver = PostgresSaver(conn, schema=new_schema())
         _grow(saver, "t", 3)
-        conn.execute(
-            sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(saver.schema), sql.Identifier(DEPS))
+        conn.execute(  # the full record every delta of the chain extends
+            sql.SQL("DELETE FROM {}.{} WHERE channel = 'items' AND deps IS NULL").format(
+                sql.Identifier(saver.schema), sql.Identifier(BLOBS)
+            )
         )
         with pytest.raises(CorruptRecordError, match="missing") as info:
             PostgresSaver(conn, schema=saver.schema).get_tuple(_cfg("t"))

@@ -195,6 +195,13 @@ class BasePostgresSaver(BaseCheckpointSaver):
     def _q(self, name: str) -> str:
         return self._sql[name]
 
+    def lock_key(self, thread_id: str) -> int:
+        """The key of the advisory lock between a thread's delta puts and its collections."""
+        digest = hashlib.blake2b(
+            f"{self.schema}\x00{thread_id}".encode(), digest_size=8, person=b"pitstop-gc"
+        ).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
     def _touch(self, thread_id: str, now: float) -> bool:
         """Whether this write should also update the thread's last-write time."""
         last = self._touched.get(thread_id)
@@ -230,7 +237,7 @@ class BasePostgresSaver(BaseCheckpointSaver):
         versions: builtins.list[str] = []
         types: builtins.list[str] = []
         blobs: builtins.list[bytes] = []
-        deps: dict[str, builtins.list[str]] = {"c": [], "v": [], "d": []}
+        chains: builtins.list[builtins.list[str] | None] = []
         bases: dict[str, builtins.list[str]] = {"c": [], "v": []}
         for channel in sorted(new_versions):
             if channel not in values:
@@ -255,10 +262,7 @@ class BasePostgresSaver(BaseCheckpointSaver):
             versions.append(version)
             types.append(type_)
             blobs.append(blob)
-            for dep in chain:
-                deps["c"].append(channel)
-                deps["v"].append(version)
-                deps["d"].append(dep)
+            chains.append(chain or None)
             if chain:
                 bases["c"].append(channel)
                 bases["v"].append(chain[-1])
@@ -294,10 +298,14 @@ class BasePostgresSaver(BaseCheckpointSaver):
             "b": blobs,
         }
         if bases["c"]:
-            params["statement"] = _put_deltas_sql(self.schema, touched)
+            params["statement"] = _put_deltas_sql(self.schema, len(blobs), touched)
+            params["lock"] = self.lock_key(thread_id)
             params.update({"base_" + k: v for k, v in bases.items()})
-            params.update({"dep_" + k: v for k, v in deps.items()})
-            params.update(columns)
+            if len(blobs) <= q.VALUES_MAX:
+                columns["d"] = chains
+            else:  # arrays of arrays must be rectangular: each chain as a JSON array
+                columns["d"] = [json.dumps(c) if c is not None else None for c in chains]
+            _row_params(params, "", columns)
         else:
             params["statement"] = _put_sql(self.schema, len(blobs), touched)
             _row_params(params, "", columns)
@@ -625,10 +633,11 @@ def _put_sql(schema: str, values: int, touched: bool) -> str:
     return _write_sql(schema, "put", min(values, q.VALUES_MAX + 1), 0, touched)
 
 
-@functools.lru_cache(maxsize=8)
-def _put_deltas_sql(schema: str, touched: bool) -> str:
-    """The rendered ``put`` statement of a checkpoint with delta values."""
-    return _render(q.put_deltas(touched), schema)
+@functools.lru_cache(maxsize=64)
+def _put_deltas_sql(schema: str, values: int, touched: bool) -> str:
+    """The rendered ``put`` statement of a checkpoint with delta values (every count above
+    ``VALUES_MAX`` shares the array form)."""
+    return _render(q.put_deltas(min(values, q.VALUES_MAX + 1), touched), schema)
 
 
 def _put_writes_sql(schema: str, keep: int, replace: int, touched: bool) -> str:
@@ -653,8 +662,7 @@ _STATEMENTS: Final = (
     "DELETE_UNREFERENCED_BLOBS",
     "DELETE_WRITES_BY_IDS",
     "INSERT_MIGRATION",
-    "LOCK_THREAD_BLOBS",
-    "LOCK_UNREFERENCED_BLOBS",
+    "LOCK_THREAD",
     "MIGRATIONS_TABLE",
     "SELECT_CHAIN",
     "SELECT_CHECKPOINT_COUNT",

@@ -28,8 +28,7 @@ __all__ = [
     "LIST_ID",
     "LIST_NS",
     "LIST_THREAD",
-    "LOCK_THREAD_BLOBS",
-    "LOCK_UNREFERENCED_BLOBS",
+    "LOCK_THREAD",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "SELECT_CHAIN",
@@ -159,6 +158,32 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         dep_versions TEXT[] NOT NULL,
         PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
     )""",
+    # v8-v10: a delta's chain moves into its own value row (`deps`, NULL for a full value):
+    # written with the value (no second row, no second index entry per put) and read with it.
+    "ALTER TABLE {schema}.pitstop_checkpoint_blobs ADD COLUMN deps TEXT[]",
+    """
+    UPDATE {schema}.pitstop_checkpoint_blobs AS b SET deps = d.dep_versions
+    FROM {schema}.pitstop_checkpoint_blob_deps AS d
+    WHERE d.thread_id = b.thread_id AND d.checkpoint_ns = b.checkpoint_ns
+      AND d.channel = b.channel AND d.version = b.version""",
+    "DROP TABLE {schema}.pitstop_checkpoint_blob_deps",
+    # v11: what a `put` writing deltas checks first (see `put_deltas`): it takes the thread's
+    # advisory lock in shared mode (collection takes it exclusively, see `LOCK_THREAD`), then,
+    # with a snapshot taken after the lock (a VOLATILE function's statements each take a new
+    # one), whether the records the deltas extend still exist.
+    """
+    CREATE FUNCTION {schema}.pitstop_bases_present(
+        p_lock BIGINT, p_thread TEXT, p_ns TEXT, p_channels TEXT[], p_versions TEXT[]
+    ) RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $pitstop$
+    BEGIN
+        PERFORM pg_advisory_xact_lock_shared(p_lock);
+        RETURN (
+            SELECT count(*) FROM unnest(p_channels, p_versions) AS k (channel, version)
+            JOIN {schema}.pitstop_checkpoint_blobs AS b
+              ON b.thread_id = p_thread AND b.checkpoint_ns = p_ns
+             AND b.channel = k.channel AND b.version = k.version
+        ) = cardinality(p_channels);
+    END $pitstop$""",
 )
 
 # -- writes ------------------------------------------------------------------------------------
@@ -233,31 +258,33 @@ _PUT_CHECKPOINT_IF_OK: Final = _PUT_CHECKPOINT.replace(
     "VALUES (\n    %(thread_id)s", "SELECT\n    %(thread_id)s"
 ).replace("%(now)s)\nON CONFLICT", "%(now)s\nWHERE (SELECT ok FROM ok)\nON CONFLICT")
 
-_BASES_PRESENT: Final = """present AS (
-    SELECT b.channel FROM unnest(%(base_c)s::text[], %(base_v)s::text[]) AS k (channel, version)
-    CROSS JOIN LATERAL (
-        SELECT b.channel FROM {schema}.pitstop_checkpoint_blobs AS b
-        WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
-          AND b.channel = k.channel AND b.version = k.version
-        FOR KEY SHARE  -- one primary-key lookup per base, never a scan of the thread's values
-    ) AS b
-),
-ok AS (SELECT count(*) = cardinality(%(base_c)s::text[]) AS ok FROM present)"""
-"""Whether every record the delta values extend still exists, locked until the statement's
-transaction ends (a concurrent delete waits, so a committed delta never loses its base)."""
-
-_INSERT_DEPS: Final = """new_deps AS (
-    INSERT INTO {schema}.pitstop_checkpoint_blob_deps
-        (thread_id, checkpoint_ns, channel, version, dep_versions)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, u.channel, u.version,
-           array_agg(u.dep_version ORDER BY u.n)
-    FROM unnest(%(dep_c)s::text[], %(dep_v)s::text[], %(dep_d)s::text[])
-        WITH ORDINALITY AS u (channel, version, dep_version, n)
-    WHERE (SELECT ok FROM ok)
-    GROUP BY u.channel, u.version
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version)
-    DO UPDATE SET dep_versions = excluded.dep_versions
+_BASES_PRESENT: Final = """ok AS (
+    SELECT {schema}.pitstop_bases_present(
+        %(lock)s, %(thread_id)s, %(checkpoint_ns)s, %(base_c)s::text[], %(base_v)s::text[]
+    ) AS ok
 )"""
+"""Whether every record the delta values extend still exists, checked under the thread's
+advisory lock (shared; held until the statement's transaction ends): a collection takes it
+exclusively, so it waits for this ``put`` and then sees (and keeps) what the deltas need, and a
+``put`` arriving during a collection waits for it and then finds a freed base gone."""
+
+
+def _delta_rows(n: int) -> str:
+    """The rows of a ``put`` with deltas: ``VALUES`` of scalars up to ``VALUES_MAX`` rows (the
+    chain ``d<i>`` a ``text[]``, ``NULL`` for a full value), else arrays (each chain a JSON
+    array, arrays of arrays being rectangular in PostgreSQL)."""
+    if n <= VALUES_MAX:
+        rows = ",\n           ".join(
+            f"(%(thread_id)s, %(checkpoint_ns)s, %(c{i})s, %(v{i})s, %(t{i})s, %(b{i})s,"
+            f" %(d{i})s::text[])"
+            for i in range(n)
+        )
+        return f"SELECT * FROM (VALUES {rows}) AS r"
+    return """SELECT %(thread_id)s, %(checkpoint_ns)s, u.channel, u.version, u.type, u.blob,
+           CASE WHEN u.deps IS NOT NULL
+                THEN ARRAY(SELECT jsonb_array_elements_text(u.deps::jsonb)) END
+    FROM unnest(%(c)s::text[], %(v)s::text[], %(t)s::text[], %(b)s::bytea[], %(d)s::text[])
+        AS u (channel, version, type, blob, deps)"""
 
 
 def _with(ctes: list[str], main: str) -> str:
@@ -276,29 +303,28 @@ def put(values: int, touched: bool) -> str:
         (thread_id, checkpoint_ns, channel, version, type, blob)
     {rows}
     ON CONFLICT (thread_id, checkpoint_ns, channel, version)
-    DO UPDATE SET type = excluded.type, blob = excluded.blob
+    DO UPDATE SET type = excluded.type, blob = excluded.blob, deps = NULL
 )""")
     return _binary(_with(ctes, _PUT_CHECKPOINT))
 
 
-def put_deltas(touched: bool) -> str:
-    """The ``put`` statement when some values are deltas: still one statement. It checks (and
-    locks) the records the deltas extend, and writes the values (as arrays), their chains and
-    the checkpoint only if all are there; it returns whether it wrote (``false``: a base was
-    deleted meanwhile, store those values in full). A template: fill ``{schema}``."""
+def put_deltas(values: int, touched: bool) -> str:
+    """The ``put`` statement when some of its ``values`` changed channel values are deltas:
+    still one statement. It checks the records the deltas extend (``_BASES_PRESENT``), and
+    writes the values with their chains and the checkpoint only if all are there; it returns
+    whether it wrote (``false``: a base was deleted meanwhile, store those values in full). A
+    template: fill ``{schema}``; every parameter travels in binary."""
     ctes = [_TOUCH] if touched else []
-    rows = _rows(("thread_id", "checkpoint_ns"), "", _BLOB_COLUMNS, VALUES_MAX + 1)
     ctes += [
         _BASES_PRESENT,
         f"""new_blobs AS (
     INSERT INTO {{schema}}.pitstop_checkpoint_blobs
-        (thread_id, checkpoint_ns, channel, version, type, blob)
-    {rows}
+        (thread_id, checkpoint_ns, channel, version, type, blob, deps)
+    {_delta_rows(values)}
     WHERE (SELECT ok FROM ok)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version)
-    DO UPDATE SET type = excluded.type, blob = excluded.blob
+    DO UPDATE SET type = excluded.type, blob = excluded.blob, deps = excluded.deps
 )""",
-        _INSERT_DEPS,
         f"saved AS ({_PUT_CHECKPOINT_IF_OK}\n)",
     ]
     return _binary(_with(ctes, "\nSELECT ok FROM ok"))
@@ -359,11 +385,11 @@ WITH page AS MATERIALIZED (
     FROM page AS p
     CROSS JOIN LATERAL jsonb_each_text(p.channel_versions) AS cv (channel, version)
     CROSS JOIN LATERAL (
-        SELECT d.channel, unnest(d.dep_versions) AS dep_version
-        FROM {schema}.pitstop_checkpoint_blob_deps AS d
+        SELECT d.channel, unnest(d.deps) AS dep_version
+        FROM {schema}.pitstop_checkpoint_blobs AS d
         WHERE d.thread_id = p.thread_id AND d.checkpoint_ns = p.checkpoint_ns
-          AND d.channel = cv.channel AND d.version = cv.version
-        OFFSET 0  -- a primary-key lookup per channel, never a hash of the thread's chains
+          AND d.channel = cv.channel AND d.version = cv.version AND d.deps IS NOT NULL
+        OFFSET 0  -- a primary-key lookup per channel, never a hash of the thread's values
     ) AS d
 ), chains AS (
     SELECT d.thread_id, d.checkpoint_ns, d.checkpoint_id,
@@ -416,10 +442,10 @@ ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"""
 parts run for the rows of that page only; each value is one primary-key lookup (a ``LATERAL``
 per channel, so the planner cannot hash the thread's whole value table per row). Pending writes
 come in the order the runtime applies them (LangGraph's ``writes_sort_key``: task path, task id,
-index). The chain records of delta values (``blob_deps``) come with them, so a delta is rebuilt
-from this one statement; consecutive checkpoints share most of a chain, so each chain record
-comes once per page, with the newest row of its namespace that needs it (``_decode_page``
-keeps the page's records for the rows after it)."""
+index). The chain records of delta values (the versions in their ``deps``) come with them, so
+a delta is rebuilt from this one statement; consecutive checkpoints share most of a chain, so
+each chain record comes once per page, with the newest row of its namespace that needs it
+(``_decode_page`` keeps the page's records for the rows after it)."""
 
 SELECT_LATEST_MANY: Final = SELECT_PAGE.replace(
     _PAGE_INNER,
@@ -505,16 +531,13 @@ JOIN {schema}.pitstop_checkpoint_blobs AS b
 LEFT JOIN LATERAL (
     SELECT array_agg(db.version) AS versions, array_agg(db.type) AS types,
            array_agg(db.blob) AS blobs
-    FROM {schema}.pitstop_checkpoint_blob_deps AS d
-    CROSS JOIN LATERAL unnest(d.dep_versions) AS dv (dep_version)
+    FROM unnest(b.deps) AS dv (dep_version)
     CROSS JOIN LATERAL (
         SELECT db.version, db.type, db.blob FROM {schema}.pitstop_checkpoint_blobs AS db
-        WHERE db.thread_id = d.thread_id AND db.checkpoint_ns = d.checkpoint_ns
-          AND db.channel = d.channel AND db.version = dv.dep_version
+        WHERE db.thread_id = b.thread_id AND db.checkpoint_ns = b.checkpoint_ns
+          AND db.channel = b.channel AND db.version = dv.dep_version
         LIMIT 1
     ) AS db
-    WHERE d.thread_id = b.thread_id AND d.checkpoint_ns = b.checkpoint_ns
-      AND d.channel = b.channel AND d.version = b.version
 ) AS d ON TRUE"""
 """The seed values of a delta-channel history, each with its chain records."""
 
@@ -556,7 +579,6 @@ SELECT_THREAD_EXISTS: Final = (
 DELETE_THREAD: Final = """
 WITH w AS (DELETE FROM {schema}.pitstop_checkpoint_writes WHERE thread_id = %(thread_id)s),
      b AS (DELETE FROM {schema}.pitstop_checkpoint_blobs WHERE thread_id = %(thread_id)s),
-     d AS (DELETE FROM {schema}.pitstop_checkpoint_blob_deps WHERE thread_id = %(thread_id)s),
      t AS (DELETE FROM {schema}.pitstop_threads WHERE thread_id = %(thread_id)s),
      c AS (DELETE FROM {schema}.pitstop_checkpoints WHERE thread_id = %(thread_id)s RETURNING 1)
 SELECT count(*) FROM c"""
@@ -582,62 +604,37 @@ WITH refs AS (
 ), reachable AS (
     SELECT channel, version FROM refs
     UNION
-    SELECT d.channel, unnest(d.dep_versions)
-    FROM refs JOIN {schema}.pitstop_checkpoint_blob_deps AS d
+    SELECT d.channel, unnest(d.deps)
+    FROM refs JOIN {schema}.pitstop_checkpoint_blobs AS d
       ON d.thread_id = %(thread_id)s AND d.checkpoint_ns = %(checkpoint_ns)s
      AND d.channel = refs.channel AND d.version = refs.version
+    WHERE d.deps IS NOT NULL
 )"""
 
-LOCK_UNREFERENCED_BLOBS: Final = (
-    _REACHABLE
-    + """
-SELECT b.channel, b.version FROM {schema}.pitstop_checkpoint_blobs AS b
-WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
-  AND (b.channel, b.version) NOT IN (SELECT channel, version FROM reachable)
-ORDER BY b.channel, b.version
-FOR UPDATE OF b"""
-)
-"""The values of one namespace no checkpoint references (directly or through the chain of a
-referenced delta value), locked: a ``put`` building a delta on one of them holds it
-``FOR KEY SHARE`` until it commits, so this waits for that ``put``; a later ``put`` waits for
-the collecting transaction and then finds its base gone (and stores the value in full)."""
+LOCK_THREAD: Final = "SELECT pg_advisory_xact_lock(%s)"
+"""Taken (until the transaction ends) before a collection or a delete of the thread's values:
+waits for every ``put`` building deltas on the thread (they hold this lock shared, see
+``put_deltas``), so a later statement sees what they committed; a ``put`` arriving meanwhile
+waits, then finds a freed base gone and stores the value in full. The key is the thread's
+(``lock_key``), which hash collisions only make wait for an unrelated thread."""
 
 DELETE_UNREFERENCED_BLOBS: Final = (
     _REACHABLE
-    + """, gone AS (
-    DELETE FROM {schema}.pitstop_checkpoint_blobs AS b
-    USING unnest(%(cand_c)s::text[], %(cand_v)s::text[]) AS k (channel, version)
-    WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
-      AND b.channel = k.channel AND b.version = k.version
-      AND (b.channel, b.version) NOT IN (SELECT channel, version FROM reachable)
-    RETURNING b.channel, b.version
+    + """
+DELETE FROM {schema}.pitstop_checkpoint_blobs AS b
+WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+  AND (b.channel, b.version) NOT IN (SELECT channel, version FROM reachable)"""
 )
-DELETE FROM {schema}.pitstop_checkpoint_blob_deps AS d USING gone
-WHERE d.thread_id = %(thread_id)s AND d.checkpoint_ns = %(checkpoint_ns)s
-  AND d.channel = gone.channel AND d.version = gone.version"""
-)
-"""Collect the values ``LOCK_UNREFERENCED_BLOBS`` locked (``cand_c``/``cand_v``) that are
-still unreferenced, and their chain rows. A separate statement, so in READ COMMITTED it sees the
-checkpoints of every ``put`` the lock waited for: a delta committed meanwhile keeps its base."""
-
-LOCK_THREAD_BLOBS: Final = """
-SELECT 1 FROM {schema}.pitstop_checkpoint_blobs WHERE thread_id = %(thread_id)s
-ORDER BY checkpoint_ns, channel, version FOR UPDATE"""
-"""Before ``DELETE_THREAD`` (in the same transaction): waits for every ``put`` building on one
-of the thread's values, so the delete (a later statement) also sees, and deletes, what those
-puts wrote."""
+"""Delete the values of one namespace no checkpoint references (directly or through the
+chain of a referenced delta value). Run after ``LOCK_THREAD``, as a separate statement: in READ
+COMMITTED it sees the checkpoints of every ``put`` the lock waited for."""
 
 COPY_THREAD: Final = """
 WITH b AS (
     INSERT INTO {schema}.pitstop_checkpoint_blobs
-        (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(target)s, checkpoint_ns, channel, version, type, blob
+        (thread_id, checkpoint_ns, channel, version, type, blob, deps)
+    SELECT %(target)s, checkpoint_ns, channel, version, type, blob, deps
     FROM {schema}.pitstop_checkpoint_blobs WHERE thread_id = %(source)s
-), d AS (
-    INSERT INTO {schema}.pitstop_checkpoint_blob_deps
-        (thread_id, checkpoint_ns, channel, version, dep_versions)
-    SELECT %(target)s, checkpoint_ns, channel, version, dep_versions
-    FROM {schema}.pitstop_checkpoint_blob_deps WHERE thread_id = %(source)s
 ), w AS (
     INSERT INTO {schema}.pitstop_checkpoint_writes
         (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path)
@@ -654,4 +651,4 @@ SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, che
        channel_versions, metadata, metadata_exact, metadata_type, metadata_blob, run_id,
        created_at
 FROM {schema}.pitstop_checkpoints WHERE thread_id = %(source)s"""
-"""A whole thread, copied in one statement (values, their chains, writes, checkpoints)."""
+"""A whole thread, copied in one statement (values with their chains, writes, checkpoints)."""

@@ -606,28 +606,23 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
     async def _collect(self, conn: AsyncConnection[Any], thread_id: str, ns: str) -> None:
         """Delete the values of a namespace no checkpoint needs any more (in a transaction).
 
-        Two statements: the first locks the unreferenced values, waiting for any ``put`` that
-        builds a delta on one of them (it holds its base ``FOR KEY SHARE``); the second, with a
-        newer snapshot that sees what those puts committed, deletes the ones still unreferenced.
+        Two statements: the first takes the thread's lock, waiting for any ``put`` building
+        deltas on the thread (see ``_queries.LOCK_THREAD``); the second, with a newer snapshot
+        that sees what those puts committed, deletes the values still unreferenced.
         """
+        await conn.execute(self._q("LOCK_THREAD"), (self.lock_key(thread_id),))
         names: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
-        cur = await conn.execute(self._q("LOCK_UNREFERENCED_BLOBS"), names)
-        candidates = await cur.fetchall()
-        if not candidates:
-            return
-        names["cand_c"] = [row[0] for row in candidates]
-        names["cand_v"] = [row[1] for row in candidates]
         await conn.execute(self._q("DELETE_UNREFERENCED_BLOBS"), names)
 
     async def _delete_thread(self, conn: AsyncConnection[Any], thread_id: str) -> int:
         """Delete a whole thread (in a transaction); how many checkpoints went.
 
-        The thread's values are locked first, which waits for any ``put`` building a delta on
-        one of them; the delete, a later statement, then also removes what those puts wrote
-        (and a later ``put`` finds its base gone and stores the value in full).
+        The thread's lock is taken first, which waits for any ``put`` building deltas on the
+        thread; the delete, a later statement, then also removes what those puts wrote (and a
+        later ``put`` finds its base gone and stores the value in full).
         """
         self._values.forget(thread_id)
-        await conn.execute(self._q("LOCK_THREAD_BLOBS"), {"thread_id": thread_id})
+        await conn.execute(self._q("LOCK_THREAD"), (self.lock_key(thread_id),))
         cur = await conn.execute(self._q("DELETE_THREAD"), {"thread_id": thread_id})
         row = await cur.fetchone()
         return int(row[0]) if row else 0
