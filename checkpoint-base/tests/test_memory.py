@@ -149,9 +149,10 @@ def test_prune_keep_latest_keeps_values_the_head_needs_and_frees_the_rest() -> N
     assert tup is not None
     assert tup.checkpoint["channel_values"] == {"items": [0, 1, 2, 3, 4], "fixed": "same"}
     assert tup.pending_writes == [("task", "__interrupt__", ["wait"])]
-    # "items" grew by appending, so the head's value is a delta over the 4 earlier versions,
-    # which are kept; "fixed" (written by a pruned checkpoint) is kept.
-    assert len([k for k in saver.blobs if k[0] == "t"]) == 6
+    # "items" grew by appending, so the head's value (version 5, position 4) is a delta on the
+    # full version 1, which is kept; versions 2-4 are freed; "fixed" (written by a pruned
+    # checkpoint) is kept.
+    assert len([k for k in saver.blobs if k[0] == "t"]) == 3
     assert len(list(saver.list(cfg("other")))) == 3
 
 
@@ -171,10 +172,10 @@ def test_prune_after_growth_frees_values_outside_the_head_chain() -> None:
     assert tup is not None
     assert tup.checkpoint["id"] == ids[-1]
     assert tup.checkpoint["channel_values"]["items"] == list(range(12))
-    # items: versions 1..12; max_chain=4 stores 1 full, 2-3 deltas, 4 an anchor on 1, 5-6
-    # deltas on it, 7 full, ...: the head (12) is a delta on [7, 10, 11] (10 the anchor)
+    # items: versions 1..12 at positions 0..11; the head (position 11, binary 1011) is a delta
+    # on positions 0, 8 and 10 (versions 1, 9, 11)
     kept = sorted(k[3] for k in saver.blobs if k[0] == "t" and k[2] == "items")
-    assert [int(k.split(".")[0]) for k in kept] == [7, 10, 11, 12]
+    assert [int(k.split(".")[0]) for k in kept] == [1, 9, 11, 12]
 
 
 def test_prune_keeps_delta_ancestors_up_to_the_nearest_stored_value() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 from pitstop.checkpoint.base import CorruptRecordError, InvalidArgumentError
@@ -52,7 +53,8 @@ def test_appends_are_deltas_and_read_back_exactly() -> None:
         s.fetches = 0
         assert s.get(v(i)) == [{"i": j, "text": "x" * 50} for j in range(1, i + 1)]
         assert s.fetches == (1 if i > 1 else 0)
-    assert delta_chain(s.records[v(3)]) == [v(1), v(2)]
+    assert delta_chain(s.records[v(3)]) == [v(1)]  # position 2 extends position 0
+    assert delta_chain(s.records[v(4)]) == [v(1), v(3)]  # position 3 extends position 2
     assert delta_chain(s.records[v(1)]) == []
     assert delta_chain(None) == []
 
@@ -81,19 +83,32 @@ def test_a_list_mutated_in_place_after_put_is_still_exact() -> None:
     assert s.get(v(2)) == [99, 2, 3]
 
 
+def test_chains_follow_the_binary_layout() -> None:
+    s = Store(encoder())
+    value: list[int] = []
+    for i in range(1, 202):
+        value = [*value, i]
+        s.put(v(i), value)
+    # version i is at position i - 1; position p extends p & (p - 1): 200 -> 192 -> 128 -> 0
+    assert delta_chain(s.records[v(201)]) == [v(1), v(129), v(193)]
+    assert delta_chain(s.records[v(129)]) == [v(1)]  # position 128: everything since the full
+    assert delta_chain(s.records[v(8)]) == [v(1), v(5), v(7)]
+    assert max(len(delta_chain(r)) for r in s.records.values()) == 7  # popcount(127)
+    for i in (1, 2, 8, 64, 65, 128, 129, 200, 201):
+        assert s.get(v(i)) == list(range(1, i + 1))
+
+
 def test_the_chain_is_bounded() -> None:
-    s = Store(encoder(max_chain=4))
+    s = Store(encoder(max_chain=2))
     value: list[int] = []
     full = []
     for i in range(1, 23):
         value = [*value, i]
         if s.put(v(i), value)[0] != DELTA_TAG:
             full.append(i)
-    # max_chain=4: 2 plain deltas, then an anchor; 2 anchors (the full record + one), then full
-    assert full == [1, 7, 13, 19]
-    assert all(len(delta_chain(r)) <= 4 for r in s.records.values())
-    assert delta_chain(s.records[v(4)]) == [v(1)]  # the anchor skips the plain deltas
-    assert delta_chain(s.records[v(6)]) == [v(1), v(4), v(5)]
+    # position 7 (binary 111) would need a chain of 3 records: a full record instead
+    assert full == [1, 8, 15, 22]
+    assert all(len(delta_chain(r)) <= 2 for r in s.records.values())
     for i in range(1, 23):
         assert s.get(v(i)) == list(range(1, i + 1))
 
@@ -106,7 +121,7 @@ def test_every_chain_stays_within_max_chain(max_chain: int) -> None:
         value = [*value, i]
         s.put(v(i), value)
     assert max(len(delta_chain(r)) for r in s.records.values()) <= max_chain
-    for i in (1, 2, 17, 33, 150, 271, 272, 273, 399):
+    for i in (1, 2, 17, 33, 150, 256, 257, 271, 399):
         assert s.get(v(i)) == list(range(1, i + 1))
 
 
@@ -126,39 +141,34 @@ def test_growth_is_close_to_linear() -> None:
             marks[i] = _stored(s)
     early = (marks[400] - marks[200]) / 200
     late = (marks[1600] - marks[400]) / 1200
-    assert late < 2.5 * early, (early, late)
+    assert late < 1.6 * early, (early, late)
     full_values = sum(range(1, 1601)) * 300
-    assert marks[1600] < full_values / 50
-    fulls = sum(1 for r in s.records.values() if r[0] != DELTA_TAG)
-    assert fulls <= 1600 // 250 + 1
+    assert marks[1600] < full_values / 100
+    assert max(len(delta_chain(r)) for r in s.records.values()) <= 11
 
 
-def test_a_reader_in_another_process_continues_the_levels() -> None:
-    """Anchors are marked in the records, so a cold encoder (another worker) keeps them."""
-    writer = Store(encoder(max_chain=8))
+def test_a_reader_in_another_process_continues_the_layout() -> None:
+    """Positions are in the records, so a cold encoder (another worker) keeps the layout."""
+    writer = Store(encoder())
     value: list[int] = []
     for i in range(1, 12):
         value = [*value, i]
         writer.put(v(i), value)
-    for i in range(12, 120):  # every step written by a fresh worker after reading the head
-        worker = Store(encoder(max_chain=8))
+    for i in range(12, 140):  # every step written by a fresh worker after reading the head
+        worker = Store(encoder())
         worker.records = writer.records
-        worker.enc.decode(
-            writer.records[v(i - 1)], worker.fetch, remember=("t", "", "messages", v(i - 1))
-        )
+        head = writer.records[v(i - 1)]
+        worker.enc.decode(head, worker.fetch, remember=("t", "", "messages", v(i - 1)))
         value = [*value, i]
         worker.put(v(i), value)
         writer.records = worker.records
-    fulls = [i for i, r in enumerate(writer.records.values(), 1) if r[0] != DELTA_TAG]
-    # 8 = 4 plain + 4 anchors: a full record every 1 + 3 * 5 + 4 = 20 versions
-    assert fulls == [1, 21, 41, 61, 81, 101]
-    assert Store(encoder()).enc.decode(writer.records[v(119)], writer.fetch) == list(range(1, 120))
+    assert [i for i, r in enumerate(writer.records.values(), 1) if r[0] != DELTA_TAG] == [1]
+    assert delta_chain(writer.records[v(139)]) == [v(1), v(129), v(137)]
+    assert Store(encoder()).enc.decode(writer.records[v(139)], writer.fetch) == value
 
 
 def test_records_of_the_first_delta_format_read_and_extend() -> None:
-    """Deltas written before anchors existed (3 fields, up to 32 plain) still read and extend."""
-    import msgpack
-
+    """Deltas written before positions existed (3 fields, up to 32 plain) read and extend."""
     serde = MsgpackSerializer()
     records: dict[str, Record] = {v(1): serde.dumps_typed([0])}
     for i in range(2, 31):
@@ -169,9 +179,14 @@ def test_records_of_the_first_delta_format_read_and_extend() -> None:
     s.records = records
     assert s.get(v(30)) == list(range(30))
     s.enc.decode(records[v(30)], s.fetch, remember=("t", "", "messages", v(30)))
-    record = s.put(v(31), list(range(31)))
-    assert delta_chain(record) == [v(1)]  # an anchor: the old plain chain is not extended
-    assert s.get(v(31)) == list(range(31))
+    # the old chain goes on up to max_chain records, then a full record starts the new layout
+    assert delta_chain(s.put(v(31), list(range(31)))) == [v(j) for j in range(1, 31)]
+    assert len(delta_chain(s.put(v(32), list(range(32))))) == 31
+    assert len(delta_chain(s.put(v(33), list(range(33))))) == 32
+    assert s.put(v(34), list(range(34)))[0] != DELTA_TAG
+    assert delta_chain(s.put(v(35), list(range(35)))) == [v(34)]
+    for i in (30, 31, 32, 33, 34, 35):
+        assert s.get(v(i)) == list(range(i))
 
 
 def test_max_chain_zero_stores_every_value_full() -> None:
@@ -238,25 +253,30 @@ def test_zstd_round_trip_and_smaller() -> None:
 
 def test_a_missing_or_malformed_chain_is_a_corrupt_record() -> None:
     s = Store(encoder())
-    s.put(v(1), [1])
-    s.put(v(2), [1, 2])
-    s.put(v(3), [1, 2, 3])
+    for n in range(1, 5):
+        s.put(v(n), list(range(1, n + 1)))
+    assert delta_chain(s.records[v(4)]) == [v(1), v(3)]
+    full_1 = s.records[v(1)]
     del s.records[v(1)]
     with pytest.raises(CorruptRecordError):
-        s.get(v(3))
-    s.records[v(1)] = s.records[v(2)]  # a chain that does not start full
+        s.get(v(4))
+    s.records[v(1)] = s.records[v(3)]  # a chain that does not start full
     with pytest.raises(CorruptRecordError):
-        s.get(v(3))
-    s.records[v(1)] = MsgpackSerializer().dumps_typed([1])
-    s.records[v(2)] = MsgpackSerializer().dumps_typed([1, 2])  # a full record inside
+        s.get(v(4))
+    s.records[v(1)] = full_1
+    s.records[v(3)] = MsgpackSerializer().dumps_typed([1, 2, 3])  # a full record inside
     with pytest.raises(CorruptRecordError):
-        s.get(v(3))
+        s.get(v(4))
     with pytest.raises(CorruptRecordError):
         s.enc.decode((DELTA_TAG, b"\xc1"), s.fetch)
+    with pytest.raises(CorruptRecordError):  # too many fields
+        s.enc.decode((DELTA_TAG, msgpack.packb([[v(1)], "msgpack", b"\x90", 1, 2])), s.fetch)
+    s = Store(encoder())
+    s.put(v(1), [1])
+    assert s.put(v(2), [1, 2])[0] == DELTA_TAG
     s.records[v(1)] = MsgpackSerializer().dumps_typed("not a list")
-    s.records[v(2)] = s.put(v(2), [1, 2])
     with pytest.raises(CorruptRecordError):
-        s.get(v(3))
+        s.get(v(2))
 
 
 def test_invalid_settings() -> None:

@@ -633,8 +633,8 @@ def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest() -> None:
         head = saver.get_tuple(_cfg("t"))
         assert head is not None
         assert head.checkpoint["channel_values"]["items"] == list(range(1, 13))
-        # items (max_chain=4): full at 1, 7; 4 and 10 anchors; the head (12) is a delta on
-        # [7, 10, 11], which keep their own chains ([7] and [7, 10]); plus "fixed"
+        # items: versions 1..12 at positions 0..11; the head (position 11) is a delta on
+        # versions 1, 9 and 11 (positions 0, 8, 10): 4 values, 3 of them deltas; plus "fixed"
         assert _count(saver, BLOBS, "t") == 5
         assert _chains(saver, "t") == 3
         saver.delete_thread("t")
@@ -656,7 +656,8 @@ def test_delete_for_runs_keeps_the_chains_of_surviving_values() -> None:
         head = saver.get_tuple(_cfg("t"))
         assert head is not None
         assert head.checkpoint["channel_values"]["items"] == [1, 2, 3, 4, 5, 6]
-        assert _count(saver, BLOBS, "t") == 6  # the head's delta and its whole chain
+        # the head's delta (position 5 = 101b) and its chain (versions 1 and 5), not 2-4
+        assert _count(saver, BLOBS, "t") == 3
 
 
 def test_copy_thread_copies_the_chains() -> None:

@@ -3,24 +3,26 @@
 A stored channel value is a record ``(tag, payload)``. Any tag the serializer produces is a
 *full* value, read by the serializer as before (so everything stored before this layer existed
 reads unchanged). The value-layer tag ``"pitstop-delta"`` marks a *delta*: its payload is
-``msgpack.packb([chain, items_tag, items_payload])`` (or ``[..., 1]`` for an *anchor*, below)
-where ``chain`` lists the versions of the earlier records of the same ``(thread, namespace,
-channel)`` it extends, oldest first, starting with a full record, and ``items_*`` is the
-serialized list of the items appended after the last of them. The value is ``full value + items
-of each delta in the chain + own items``.
+``msgpack.packb([chain, items_tag, items_payload, position])`` where ``chain`` lists the
+versions of the earlier records of the same ``(thread, namespace, channel)`` it extends, oldest
+first, starting with a full record, and ``items_*`` is the serialized list of the items appended
+after the last of them. The value is ``full value + items of each delta in the chain + own
+items``. (Records of the first delta format have no ``position``; they read the same.)
 
 A delta against any stored version is exact: versions are immutable and unique per branch, so
-a fork never sees another branch's items. A chain never exceeds ``max_chain`` records, so a read
-needs the record plus at most one batched fetch of its chain.
+a fork never sees another branch's items. A read needs the record plus at most one batched fetch
+of its chain.
 
-Two levels keep storage linear without long chains. A chain is ``[full, anchors..., deltas...]``.
-After ``max_chain - max_chain // 2`` plain deltas, the next record is an *anchor*: a delta
-against the last anchor (or the full record) holding every item since it, so the plain deltas
-before it drop out of later chains. After ``max_chain // 2`` records at the anchor level a full
-record is written. With the default 32, a full value is stored about every 270 versions (not
-every 33) and an item is stored about twice more, so a growing list costs linear space until
-thousands of versions. The anchor flag only guides the encoder; a reader treats anchors like
-any delta.
+Chains are short and storage near-linear through a binary layout (as in a Fenwick tree or
+skip-deltas). The ``position`` counts the versions since the full record (which is 0); the
+delta at position ``p`` extends the record at ``p & (p - 1)`` (``p`` with its lowest set bit
+cleared), so its chain is the full record plus the binary prefixes of ``p``: at most
+``log2(p) + 1`` records (``p = 200`` needs the records at 0, 128 and 192). An item is stored in
+about ``log2(n) / 2`` records over ``n`` versions, so a 3,200-version chat thread takes about
+7 MiB of values where one full value per version would take about 1.5 GB, and no read
+fetches more than a dozen records. A full record is written again when a chain would exceed ``max_chain`` records,
+when a value is not an extension of the previous one, or when the encoder does not know the
+previous record's position (a cold cache reading a first-format chain).
 
 With ``compress="zstd"`` (the ``zstandard`` package) payloads are compressed and their tag gets
 the suffix ``"+zstd"``; compressed records read back whatever the setting.
@@ -71,15 +73,26 @@ def _unwrap(record: Record) -> Record:
     return tag, payload
 
 
-def _parse_delta(payload: bytes) -> tuple[list[str], Record, bool]:
-    """``(chain, items record, is an anchor)`` of a delta payload."""
+def _parse_delta(payload: bytes) -> tuple[list[str], Record, int | None]:
+    """``(chain, items record, position or None)`` of a delta payload."""
     try:
         chain, items_tag, items_payload, *rest = msgpack.unpackb(payload, raw=False)
         if len(rest) > 1:
             raise ValueError(f"{3 + len(rest)} fields, expected 3 or 4")
     except Exception as exc:
         raise CorruptRecordError(f"delta record: {type(exc).__name__}: {exc}") from exc
-    return list(map(str, chain)), (items_tag, items_payload), rest == [1]
+    position = rest[0] if rest and type(rest[0]) is int and rest[0] > 0 else None
+    return list(map(str, chain)), (items_tag, items_payload), position
+
+
+def _prefixes(position: int) -> list[int]:
+    """Positions of a delta's chain: 0 and the binary prefixes of ``position``, oldest first."""
+    found: list[int] = []
+    x = position & (position - 1)
+    while x:
+        found.append(x)
+        x &= x - 1
+    return [0, *reversed(found)]
 
 
 def _array_body(payload: Any) -> tuple[int, int] | None:
@@ -115,30 +128,34 @@ def _items_of(record: Record) -> tuple[int, bytes] | None:
     return count, record[1][header:]
 
 
-_Part = tuple[Record, tuple[int, bytes] | None, bool]
-"""A chain part: its record (the items it adds), its items when it is a msgpack array, and
-whether it is an anchor (the first, full, record counts as one)."""
+_Part = tuple[Record, tuple[int, bytes] | None]
+"""A chain part: its record (the items it adds) and, when it is a msgpack array, its items."""
 
 
 class _Known:
     """What the encoder remembers of a channel's last value (written or read).
 
-    ``chain`` is the chain of the record at ``version``; the first ``anchors`` entries of
-    ``chain + [version]`` are the full record and the anchors (``0``: not known, e.g. read from
-    a record whose parts' lengths could not be counted), and ``anchor_len`` is the list's
-    length at the last of them.
+    ``chain`` is the chain of the record at ``version``; ``positions`` and ``lengths`` give,
+    for each entry of ``chain + [version]``, its position (versions since the full record) and
+    the list's length there. ``positions`` is ``None`` when not known (a first-format chain, or
+    parts whose lengths could not be counted).
     """
 
-    __slots__ = ("anchor_len", "anchors", "chain", "value", "version")
+    __slots__ = ("chain", "lengths", "positions", "value", "version")
 
     def __init__(
-        self, version: str, value: list[Any], chain: list[str], anchors: int, anchor_len: int
+        self,
+        version: str,
+        value: list[Any],
+        chain: list[str],
+        positions: list[int] | None,
+        lengths: list[int],
     ) -> None:
         self.version = version
         self.value = value
         self.chain = chain
-        self.anchors = anchors
-        self.anchor_len = anchor_len
+        self.positions = positions
+        self.lengths = lengths
 
 
 def _concat_lists(parts: list[_Part]) -> Record | None:
@@ -149,7 +166,7 @@ def _concat_lists(parts: list[_Part]) -> Record | None:
     """
     total = 0
     bodies: list[bytes] = []
-    for _, items, _ in parts:
+    for _, items in parts:
         if items is None:
             return None
         total += items[0]
@@ -167,12 +184,6 @@ def delta_chain(record: Record | None) -> list[str]:
     if tag != DELTA_TAG:
         return []
     return _parse_delta(payload)[0]
-
-
-def _anchor_levels(max_chain: int) -> tuple[int, int]:
-    """``(anchor records, plain deltas)`` a chain of at most ``max_chain`` records allows."""
-    anchors = max(1, max_chain // 2)
-    return anchors, max_chain - max_chain // 2
 
 
 class DeltaEncoder:
@@ -203,7 +214,6 @@ class DeltaEncoder:
         self.max_chain = max_chain
         self.cache_size = cache_size
         self.compress = compress
-        self._max_anchors, self._max_plain = _anchor_levels(max_chain)
         self._cache: OrderedDict[_CacheKey, _Known] = OrderedDict()
         self._lock = threading.Lock()
         self._compressor: Any = None
@@ -271,7 +281,7 @@ class DeltaEncoder:
                 if found is not None:
                     return found
         record = self._wrap(dump(value))
-        self._remember(key, _Known(version, list(value), [], 1, len(value)))
+        self._remember(key, _Known(version, list(value), [], [0], [len(value)]))
         return record, []
 
     def _delta(
@@ -282,27 +292,31 @@ class DeltaEncoder:
         value: list[Any],
         dump: Callable[[Any], Record],
     ) -> tuple[Record, list[str]] | None:
-        """A plain delta or an anchor against ``base``; ``None`` when a full record is due."""
+        """The delta of ``value`` after ``base``; ``None`` when a full record is due."""
         full_chain = [*base.chain, base.version]
-        if base.anchors == 0:  # levels not known: plain deltas up to the bound
+        if base.positions is None:  # first-format chain: plain deltas up to the bound
             if len(full_chain) > self.max_chain:
                 return None
             items_tag, items_payload = dump(value[len(base.value) :])
             payload = msgpack.packb([full_chain, items_tag, items_payload], use_bin_type=True)
-            self._remember(key, _Known(version, list(value), full_chain, 0, 0))
+            self._remember(key, _Known(version, list(value), full_chain, None, []))
             return self._wrap((DELTA_TAG, payload)), full_chain
-        if len(full_chain) - base.anchors < self._max_plain:
-            items_tag, items_payload = dump(value[len(base.value) :])
-            payload = msgpack.packb([full_chain, items_tag, items_payload], use_bin_type=True)
-            known = _Known(version, list(value), full_chain, base.anchors, base.anchor_len)
-            self._remember(key, known)
-            return self._wrap((DELTA_TAG, payload)), full_chain
-        if base.anchors >= self._max_anchors:
+        position = base.positions[-1] + 1
+        parent = position & (position - 1)
+        keep = base.positions.index(parent) + 1  # the parent is always on the base's chain
+        if keep > self.max_chain:
             return None
-        chain = full_chain[: base.anchors]
-        items_tag, items_payload = dump(value[base.anchor_len :])
-        payload = msgpack.packb([chain, items_tag, items_payload, 1], use_bin_type=True)
-        self._remember(key, _Known(version, list(value), chain, base.anchors + 1, len(value)))
+        chain = full_chain[:keep]
+        items_tag, items_payload = dump(value[base.lengths[keep - 1] :])
+        payload = msgpack.packb([chain, items_tag, items_payload, position], use_bin_type=True)
+        known = _Known(
+            version,
+            list(value),
+            chain,
+            [*base.positions[:keep], position],
+            [*base.lengths[:keep], len(value)],
+        )
+        self._remember(key, known)
         return self._wrap((DELTA_TAG, payload)), chain
 
     def full(self, value: Any, dump: Callable[[Any], Record] | None = None) -> Record:
@@ -333,9 +347,9 @@ class DeltaEncoder:
         if tag != DELTA_TAG:
             value = load((tag, payload))
             if remember is not None and isinstance(value, list):
-                self._remember_read(remember, value, [], 1, len(value))
+                self._remember_read(remember, value, [], [0], [len(value)])
             return value
-        chain, own, own_anchor = _parse_delta(payload)
+        chain, own, position = _parse_delta(payload)
         cache: dict[str, _Part] = {} if parsed is None else parsed
         found: Mapping[str, Record] | None = None
         parts: list[_Part] = []
@@ -344,18 +358,18 @@ class DeltaEncoder:
             if part is None:
                 if found is None:
                     found = fetch(chain)
-                record_of_dep, anchor = self._part(found.get(dep), dep, first=i == 0)
-                part = cache[dep] = (record_of_dep, _items_of(record_of_dep), anchor)
+                record_of_dep = self._part(found.get(dep), dep, first=i == 0)
+                part = cache[dep] = (record_of_dep, _items_of(record_of_dep))
             parts.append(part)
-        parts.append((own, _items_of(own), own_anchor))
+        parts.append((own, _items_of(own)))
         value = self._join(parts, load)
         if remember is not None:
-            anchors, anchor_len = _levels_of(parts)
-            self._remember_read(remember, value, chain, anchors, anchor_len)
+            positions, lengths = _layout_of(parts, position)
+            self._remember_read(remember, value, chain, positions, lengths)
         return value
 
     @staticmethod
-    def _part(dep_record: Record | None, dep: str, *, first: bool) -> tuple[Record, bool]:
+    def _part(dep_record: Record | None, dep: str, *, first: bool) -> Record:
         """The items a chain record adds (its whole value for the first, full, record)."""
         if dep_record is None:
             raise CorruptRecordError(f"delta record: version {dep!r} of its chain is missing")
@@ -363,11 +377,10 @@ class DeltaEncoder:
         if first:
             if dep_tag == DELTA_TAG:
                 raise CorruptRecordError("delta record: its chain does not start full")
-            return (dep_tag, dep_payload), True
+            return dep_tag, dep_payload
         if dep_tag != DELTA_TAG:
             raise CorruptRecordError("delta record: a full record inside its chain")
-        _, items, anchor = _parse_delta(dep_payload)
-        return items, anchor
+        return _parse_delta(dep_payload)[1]
 
     @staticmethod
     def _join(parts: list[_Part], load: Callable[[Record], Any]) -> list[Any]:
@@ -380,7 +393,7 @@ class DeltaEncoder:
             if type(loaded) is list:
                 return loaded
         result: list[Any] = []
-        for part, _, _ in parts:
+        for part, _ in parts:
             loaded = load(part)
             if not isinstance(loaded, list):
                 raise CorruptRecordError(
@@ -395,15 +408,15 @@ class DeltaEncoder:
         What :meth:`decode` does with ``remember=`` for a full record, for a caller that
         decoded the record itself.
         """
-        self._remember_read(where, value, [], 1, len(value))
+        self._remember_read(where, value, [], [0], [len(value)])
 
     def _remember_read(
         self,
         where: tuple[str, str, str, str],
         value: list[Any],
         chain: list[str],
-        anchors: int,
-        anchor_len: int,
+        positions: list[int] | None,
+        lengths: list[int],
     ) -> None:
         thread_id, ns, channel, version = where
         key = (thread_id, ns, channel)
@@ -411,18 +424,22 @@ class DeltaEncoder:
             cached = self._cache.get(key)
         # Reading history (list() goes newest first) must not replace a newer base.
         if cached is None or cached.version <= version:
-            self._remember(key, _Known(version, list(value), chain, anchors, anchor_len))
+            self._remember(key, _Known(version, list(value), chain, positions, lengths))
 
 
-def _levels_of(parts: list[_Part]) -> tuple[int, int]:
-    """``(anchors, list length at the last)`` of a decoded chain; ``(0, 0)`` when not countable."""
-    anchors = 0
-    length = 0
-    for _, items, anchor in parts:
-        if not anchor:
-            break
+def _layout_of(parts: list[_Part], position: int | None) -> tuple[list[int] | None, list[int]]:
+    """``(positions, lengths)`` of a decoded chain ending at ``position``; ``(None, [])`` when
+    the record is of the first format or a part's length cannot be counted."""
+    if position is None:
+        return None, []
+    positions = [*_prefixes(position), position]
+    if len(positions) != len(parts):
+        return None, []
+    lengths: list[int] = []
+    total = 0
+    for _, items in parts:
         if items is None:
-            return 0, 0
-        anchors += 1
-        length += items[0]
-    return anchors, length
+            return None, []
+        total += items[0]
+        lengths.append(total)
+    return positions, lengths
