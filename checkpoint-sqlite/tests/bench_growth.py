@@ -17,9 +17,7 @@ tables and saves the chart. Not a test: nothing here is collected by pytest.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib.util
 import os
 import sqlite3
 import sys
@@ -33,7 +31,6 @@ from sqlite_factories import new_path
 
 from pitstop.checkpoint.sqlite import AsyncSqliteSaver, SqliteSaver
 from pitstop.conformance import bench_growth
-from pitstop.conformance.factory import SaverFactory
 
 STEPS = "50,100,200,400,600,800"
 CHART = Path(__file__).resolve().parents[2] / "docs" / "charts" / "growth-sqlite.png"
@@ -96,56 +93,18 @@ def official(api: str) -> Callable[[], Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", default=STEPS, help="marks, comma-separated")
-    parser.add_argument("--repeat", type=int, default=20, help="timed calls per mark")
-    parser.add_argument("--trials", type=int, default=1, help="fresh threads per saver")
-    parser.add_argument("--api", choices=("sync", "async"), default="sync")
-    parser.add_argument("--no-official", action="store_true", help="skip LangGraph's saver")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--save-json", help="also write the JSON to this file")
-    parser.add_argument("--chart", default=str(CHART), help="chart path ('' for none)")
-    args = parser.parse_args()
-    api = args.api
-    factories = [
-        SaverFactory(pitstop(api), stored_bytes=stored_bytes, name="pitstop deltas (max_chain=32)"),
-        SaverFactory(
-            pitstop(api, compress="zstd"), stored_bytes=stored_bytes, name="pitstop deltas + zstd"
-        ),
-        SaverFactory(
-            pitstop(api, max_chain=0),
-            stored_bytes=stored_bytes,
-            name="pitstop full values (max_chain=0)",
-        ),
-    ]
-    note = ""
-    if args.no_official:
-        note = "langgraph SqliteSaver: not run (--no-official)"
-    elif importlib.util.find_spec("langgraph.checkpoint.sqlite") is None:
-        note = "langgraph SqliteSaver: n/a (langgraph-checkpoint-sqlite is not installed)"
-    else:
-        factories.append(
-            SaverFactory(official(api), stored_bytes=stored_bytes, name="langgraph SqliteSaver")
-        )
-    marks = tuple(int(m) for m in args.steps.split(","))
-    try:
-        results = bench_growth.run_growth(
-            factories, marks=marks, api=api, samples=args.repeat, trials=args.trials
-        )
-    except bench_growth.GrowthError as exc:
-        sys.exit(f"growth benchmark failed: {exc}")
-    print(
-        bench_growth.growth_to_json(results) if args.json else bench_growth.render_growth(results)
+    bench_growth.compare_layouts(
+        pitstop,
+        stored_bytes,
+        backend="SQLite",
+        chart=str(CHART),
+        stored_note="stored bytes = file + WAL",
+        official=official,
+        official_name="langgraph SqliteSaver",
+        official_module="langgraph.checkpoint.sqlite",
+        unavailable="langgraph SqliteSaver: n/a (langgraph-checkpoint-sqlite is not installed)",
+        marks=STEPS,
     )
-    if note:
-        print(note)
-    if args.save_json:
-        Path(args.save_json).write_text(bench_growth.growth_to_json(results))
-    if args.chart:
-        Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
-        title = f"SQLite: one chat thread growing ({api} API); stored bytes = file + WAL"
-        bench_growth.growth_chart(results, args.chart, title=title)
-        print(f"chart: {args.chart}")
 
 
 if __name__ == "__main__":

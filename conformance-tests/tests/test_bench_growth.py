@@ -237,3 +237,53 @@ def test_throughput_chart_written(tmp_path: Path) -> None:
     assert bench._short(1500) == "1.5k"
     assert bench._short(42) == "42"
     assert bench._short(3.3) == "3.3"
+
+
+def test_compare_layouts_runs_every_variant_and_the_official_saver(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    made: list[dict[str, Any]] = []
+
+    def pitstop(api: str, **options: Any) -> Any:
+        made.append({"api": api, **options})
+        return lambda: InMemorySaver(**options)
+
+    def official(api: str) -> Any:
+        from langgraph.checkpoint.memory import InMemorySaver as Official
+
+        return Official
+
+    argv = ["--steps", "4,8", "--repeat", "2", "--chart", "", "--api", "async"]
+    bench_growth.compare_layouts(
+        pitstop,
+        saver.stored_bytes,
+        backend="memory",
+        chart="",
+        stored_note="bytes",
+        official=official,
+        official_name="official",
+        official_module="langgraph.checkpoint.memory",
+        argv=argv,
+    )
+    out = capsys.readouterr().out
+    options = [{k: v for k, v in m.items() if k != "api"} for m in made]
+    assert {"max_chain": 0} in options
+    assert {} in options
+    assert all(m["api"] == "async" for m in made)
+    if importlib.util.find_spec("langgraph") is not None:
+        assert "official" in out
+    cleaned: list[bool] = []
+    bench_growth.compare_layouts(
+        pitstop,
+        saver.stored_bytes,
+        backend="memory",
+        chart="",
+        stored_note="bytes",
+        unavailable="official: n/a here",
+        cleanup=lambda: cleaned.append(True),
+        argv=["--steps", "3", "--repeat", "1", "--chart", "", "--json"],
+    )
+    out = capsys.readouterr().out
+    assert "official: n/a here" in out
+    assert json.loads(out[: out.rindex("]") + 1])
+    assert cleaned == [True]

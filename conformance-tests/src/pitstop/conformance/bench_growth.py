@@ -23,7 +23,9 @@ latency, and subject/baseline ratios at the last mark), :func:`growth_to_json` t
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import importlib.util
 import itertools
 import json
 import random
@@ -32,6 +34,7 @@ import string
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pitstop.conformance.factory import SaverFactory, Session
@@ -42,6 +45,7 @@ __all__ = [
     "GrowthPoint",
     "GrowthResult",
     "chat_message",
+    "compare_layouts",
     "growth_chart",
     "growth_to_json",
     "render_growth",
@@ -377,3 +381,83 @@ def growth_chart(results: Sequence[GrowthResult], path: str, *, title: str = "")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def compare_layouts(
+    pitstop: Callable[..., Callable[[], Any]],
+    stored_bytes: Callable[[Any], int],
+    *,
+    backend: str,
+    chart: str,
+    stored_note: str,
+    official: Callable[[str], Callable[[], Any]] | None = None,
+    official_name: str = "",
+    official_module: str = "",
+    unavailable: str = "",
+    cleanup: Callable[[], None] | None = None,
+    marks: str = "50,100,200,400,600,800",
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Command line of a backend's growth comparison: deltas, deltas + zstd, full values, official.
+
+    ``pitstop(api, **options)`` returns a factory of the backend's saver built with ``options``
+    (``compress="zstd"``, ``max_chain=0``); ``official(api)`` one of the backend's official
+    saver, run when ``official_module`` imports (else, or without ``official``, ``unavailable``
+    is printed). Options: ``--steps``, ``--repeat``, ``--trials``, ``--api sync|async``,
+    ``--no-official``, ``--json``, ``--save-json FILE``, ``--chart FILE`` (``''`` for none).
+    """
+    parser = argparse.ArgumentParser(description=f"{backend}: storage growth of a chat thread")
+    parser.add_argument("--steps", default=marks, help="marks, comma-separated")
+    parser.add_argument("--repeat", type=int, default=20, help="timed calls per mark")
+    parser.add_argument("--trials", type=int, default=1, help="fresh threads per saver")
+    parser.add_argument("--api", choices=("sync", "async"), default="sync")
+    parser.add_argument("--no-official", action="store_true", help="skip the official saver")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--save-json", help="also write the JSON to this file")
+    parser.add_argument("--chart", default=chart, help="chart path ('' for none)")
+    args = parser.parse_args(argv)
+    api = args.api
+    variants: list[tuple[str, dict[str, Any]]] = [("pitstop deltas (default)", {})]
+    if _importable("zstandard"):
+        variants.append(("pitstop deltas + zstd", {"compress": "zstd"}))
+    variants.append(("pitstop full values (max_chain=0)", {"max_chain": 0}))
+    factories = [
+        SaverFactory(pitstop(api, **options), stored_bytes=stored_bytes, name=name)
+        for name, options in variants
+    ]
+    note = unavailable
+    if official is not None and args.no_official:
+        note = f"{official_name}: not run (--no-official)"
+    elif official is not None and _importable(official_module):
+        factories.append(SaverFactory(official(api), stored_bytes=stored_bytes, name=official_name))
+        note = ""
+    try:
+        results = run_growth(
+            factories,
+            marks=tuple(int(m) for m in args.steps.split(",")),
+            api=api,
+            samples=args.repeat,
+            trials=args.trials,
+        )
+    except GrowthError as exc:
+        raise SystemExit(f"growth benchmark failed: {exc}") from exc
+    finally:
+        if cleanup is not None:
+            cleanup()
+    print(growth_to_json(results) if args.json else render_growth(results))
+    if note:
+        print(note)
+    if args.save_json:
+        Path(args.save_json).write_text(growth_to_json(results))
+    if args.chart:
+        Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
+        title = f"{backend}: one chat thread growing ({api} API); {stored_note}"
+        growth_chart(results, args.chart, title=title)
+        print(f"chart: {args.chart}")
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
