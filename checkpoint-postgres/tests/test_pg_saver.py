@@ -800,3 +800,23 @@ def test_a_delta_with_a_missing_chain_is_a_corrupt_record() -> None:
         with pytest.raises(CorruptRecordError, match="missing") as info:
             PostgresSaver(conn, schema=saver.schema).get_tuple(_cfg("t"))
         assert info.value.channel == "items"
+
+
+async def test_async_list_reads_ahead_and_stops_cleanly() -> None:
+    async with AsyncPostgresSaver.from_conn_string(URI, schema=new_schema(), pool_size=2) as saver:
+        parent = None
+        for step in range(1, 251):
+            cp = empty_checkpoint()
+            cp["channel_values"] = {"items": list(range(step))}
+            cp["channel_versions"] = {"items": f"{step:032}.0"}
+            await saver.aput(_cfg("t", parent), cp, {"step": step}, dict(cp["channel_versions"]))  # type: ignore[arg-type]
+            parent = cp["id"]
+        steps = [t.metadata["step"] async for t in saver.alist(_cfg("t"))]
+        assert steps == list(range(250, 0, -1))
+        assert [t.metadata["step"] async for t in saver.alist(_cfg("t"), limit=150)] == list(
+            range(250, 100, -1)
+        )
+        for _ in range(3):  # a read-ahead page nobody reads: the pool still serves every call
+            async for _item in saver.alist(_cfg("t")):
+                break
+        assert (await saver.aget_tuple(_cfg("t"))) is not None

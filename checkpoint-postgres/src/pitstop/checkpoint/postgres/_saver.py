@@ -336,9 +336,7 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
             if remaining is not None and query.filter is None:
                 wanted = min(PAGE_SIZE, remaining)
             sql = query.sql if after is None else query.sql_after
-            with self._connection("list", thread_id) as conn:
-                cur = conn.execute(sql, query.page_params(after, wanted), binary=True)
-                rows = cur.fetchall()
+            rows = self._list_page(sql, query.page_params(after, wanted), thread_id)
             for item in self._decode_page(rows, query.filter):
                 if item is None:
                     continue
@@ -350,6 +348,14 @@ class PostgresSaver(SyncSaverAsyncAPI, BasePostgresSaver):
             if len(rows) < wanted:
                 return
             after = (rows[-1][2], rows[-1][0], rows[-1][1])
+
+    def _list_page(
+        self, sql: str, params: dict[str, Any], thread_id: str | None
+    ) -> builtins.list[Row]:
+        """One page of ``list``: one statement; no connection is held afterwards."""
+        with self._connection("list", thread_id) as conn:
+            cur = conn.execute(sql, params, binary=True)
+            return cur.fetchall()
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

@@ -62,6 +62,14 @@ def _is_disconnect(exc: BaseException) -> bool:
     return False
 
 
+if True:  # ASYNC
+
+    def _forget(future: asyncio.Future[Any]) -> None:
+        """Retrieve a read-ahead page's outcome nobody awaited (the caller stopped early)."""
+        if not future.cancelled():
+            future.exception()
+
+
 class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
     """A checkpoint saver storing checkpoints in PostgreSQL, on psycopg 3.
 
@@ -367,14 +375,33 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
         thread_id = query.params.get("thread_id")
         remaining = limit
         after: Row | None = None
+        if True:  # ASYNC: the next page is read on the server while this one is decoded
+            ahead: asyncio.Future[builtins.list[Row]] | None = None
         while True:
             wanted = PAGE_SIZE
             if remaining is not None and query.filter is None:
                 wanted = min(PAGE_SIZE, remaining)
             sql = query.sql if after is None else query.sql_after
-            async with self._connection("list", thread_id) as conn:
-                cur = await conn.execute(sql, query.page_params(after, wanted), binary=True)
-                rows = await cur.fetchall()
+            if True:  # ASYNC
+                if ahead is None:
+                    rows = await self._list_page(sql, query.page_params(after, wanted), thread_id)
+                else:
+                    rows, ahead = await ahead, None
+            else:
+                rows = self._list_page(sql, query.page_params(after, wanted), thread_id)
+            if True:  # ASYNC: when every row of this page is yielded, the next page is known now
+                if len(rows) == wanted and (remaining is None or query.filter is None):
+                    left = None if remaining is None else remaining - len(rows)
+                    if left is None or left > 0:
+                        size = PAGE_SIZE if left is None else min(PAGE_SIZE, left)
+                        last = (rows[-1][2], rows[-1][0], rows[-1][1])
+                        ahead = asyncio.ensure_future(
+                            self._list_page(
+                                query.sql_after, query.page_params(last, size), thread_id
+                            )
+                        )
+                        # Left unread if the caller stops iterating: never an unretrieved error.
+                        ahead.add_done_callback(_forget)
             for item in self._decode_page(rows, query.filter):
                 if item is None:
                     continue
@@ -386,6 +413,14 @@ class AsyncPostgresSaver(AsyncSaverSyncAPI, BasePostgresSaver):
             if len(rows) < wanted:
                 return
             after = (rows[-1][2], rows[-1][0], rows[-1][1])
+
+    async def _list_page(
+        self, sql: str, params: dict[str, Any], thread_id: str | None
+    ) -> builtins.list[Row]:
+        """One page of ``list``: one statement; no connection is held afterwards."""
+        async with self._connection("list", thread_id) as conn:
+            cur = await conn.execute(sql, params, binary=True)
+            return await cur.fetchall()
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
