@@ -454,6 +454,10 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                     pending_writes=pending,
                 )
             )
+        # Once per page and channel (not per value): what the page parsed, for the next read.
+        for channel_key, cache in parsed.items():
+            if cache:
+                self._keep_parsed(channel_key, cache, chains)
         return result
 
     def _value(
@@ -499,9 +503,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             if exc.thread_id is not None:
                 raise
             raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
-        if cache:
-            self._keep_parsed((thread_id, ns, channel), cache, chains)
-        return value
+        return value  # the page keeps its parsed parts once, at the end (see _decode_page)
 
     def _keep_parsed(
         self,

@@ -10,6 +10,7 @@ run these same functions: :class:`SqliteSaver` on the caller's thread under a lo
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -230,14 +231,11 @@ def read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Pag
     return rows, values, [row[1:6] for row in raw_writes], deps
 
 
-def _page_order(row: Row) -> tuple[Any, ...]:
-    """``ORDER BY checkpoint_id, thread_id, checkpoint_ns`` of a checkpoint row."""
-    return row[3], row[1], row[2]
+_page_order: Final = operator.itemgetter(3, 1, 2)
+"""``ORDER BY checkpoint_id, thread_id, checkpoint_ns`` of a checkpoint row."""
 
-
-def _write_order(row: Row) -> tuple[Any, ...]:
-    """``ORDER BY rowid, task_path, task_id, idx`` of a write row."""
-    return row[1], row[6], row[2], row[7]
+_write_order: Final = operator.itemgetter(1, 6, 2, 7)
+"""``ORDER BY rowid, task_path, task_id, idx`` of a write row."""
 
 
 def delta_history(
