@@ -318,7 +318,15 @@ def main() -> int:
             + f"  median {statistics.median(values):.2f}x"
         )
     if args.chart:
-        bench.chart([ours, raw], args.chart)
+        trials_n = max(1, args.trials)
+        bench.chart(
+            [ours, raw],
+            args.chart,
+            ratios={key: statistics.median(values) for key, values in ratios.items()},
+            targets=dict.fromkeys(ratios, 0.5),
+            title=f"pitstop-redis vs raw SET/GET, median ops/s of {trials_n} trials",
+            ratios_label=f"median of {trials_n} per-trial ratios; target 0.5x",
+        )
     if args.chat_steps > 0:
         try:
             print()

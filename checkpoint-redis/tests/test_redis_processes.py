@@ -162,3 +162,95 @@ def test_private_server_restart_between_calls(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_private_server_stopped_raises_connection_lost(tmp_path: Path) -> None:
+    """A stopped private server: every API raises ConnectionLostError (chained from redis-py's
+    ConnectionError, after its retries: one, without backoff, to keep the test short); once the
+    server is back, the same saver works."""
+    import asyncio
+
+    import redis.asyncio
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from pitstop.checkpoint.errors import ConnectionLostError
+    from pitstop.checkpoint.redis.aio import AsyncRedisSaver
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    proc = _start_server(port, tmp_path)
+    conf: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    cp = checkpoint(1, {"x": "1"})
+    cp["channel_values"] = {"x": payload(1)}
+    head: Any = {"configurable": {**conf["configurable"], "checkpoint_id": cp["id"]}}
+
+    def calls_sync(saver: RedisSaver) -> list[Any]:
+        return [
+            lambda: saver.get_tuple(conf),
+            lambda: list(saver.list(conf, limit=10)),
+            lambda: saver.put(conf, cp, {"step": 1}, {"x": "1"}),
+            lambda: saver.put_writes(head, [("x", 1)], "task"),
+            lambda: saver.delete_thread("t"),
+        ]
+
+    async def async_part(aclient: Any, asaver: AsyncRedisSaver, stopped: bool) -> None:
+        calls = [
+            lambda: asaver.aget_tuple(conf),
+            lambda: asaver.aput(conf, cp, {"step": 1}, {"x": "1"}),
+            lambda: asaver.aput_writes(head, [("x", 1)], "task"),
+        ]
+        for call in calls:
+            if stopped:
+                with pytest.raises(ConnectionLostError) as info:
+                    await call()
+                assert isinstance(info.value.__cause__, redis.ConnectionError)
+            else:
+                await call()
+        if stopped:
+            with pytest.raises(ConnectionLostError):
+                [t async for t in asaver.alist(conf, limit=10)]
+        else:
+            assert [t.metadata["step"] async for t in asaver.alist(conf, limit=10)] == [1]
+
+    try:
+        client = redis.Redis(port=port, retry=Retry(NoBackoff(), 1))
+        saver = RedisSaver(client, prefix="lost")
+        for call in calls_sync(saver)[:4]:
+            call()  # scripts loaded, connections pooled, a hinted get_tuple next time
+        assert saver.get_tuple(conf) is not None
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        for call in calls_sync(saver):
+            with pytest.raises(ConnectionLostError) as info:
+                call()
+            assert isinstance(info.value.__cause__, redis.ConnectionError)
+            assert isinstance(info.value, ConnectionError)
+        with pytest.raises(ConnectionLostError):
+            asyncio.run(saver.aget_tuple(conf))  # the async API of the sync saver
+        proc = _start_server(port, tmp_path)
+        found = saver.get_tuple(conf)  # the same saver and client: fresh connections
+        assert found is not None
+        assert found.checkpoint["channel_values"] == {"x": payload(1)}
+
+        async def run_async() -> None:
+            nonlocal proc
+            aclient = redis.asyncio.Redis(port=port, retry=AsyncRetry(NoBackoff(), 1))
+            asaver = AsyncRedisSaver(aclient, prefix="lost-async")
+            try:
+                await async_part(aclient, asaver, stopped=False)
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=20)
+                await async_part(aclient, asaver, stopped=True)
+                proc = _start_server(port, tmp_path)
+                await async_part(aclient, asaver, stopped=False)
+            finally:
+                await aclient.aclose()
+
+        asyncio.run(run_async())
+        client.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -8,6 +8,8 @@ plans the change here, and applies it in one script that checks the thread's wri
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from pitstop.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    ConnectionLostError,
     CorruptRecordError,
     DeltaChannelHistory,
     InvalidArgumentError,
@@ -37,6 +40,8 @@ from pitstop.checkpoint.base.values import DELTA_TAG, ZSTD_SUFFIX, DeltaEncoder,
 from pitstop.checkpoint.redis import _keys as k
 from pitstop.checkpoint.redis import _scripts as lua
 from pitstop.checkpoint.serde.base import SerializerProtocol
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = [
     "PAGE_SIZE",
@@ -231,6 +236,75 @@ class Snapshot:
         return {ch: f.encode() for ch, f in _unpack(raw)}
 
 
+_LOST = (RedisConnectionError, RedisTimeoutError)
+
+#: Public methods whose connection errors become :class:`ConnectionLostError` (each also with
+#: an ``a`` prefix).
+_PUBLIC = (
+    "setup",
+    "get_tuple",
+    "list",
+    "get_delta_channel_history",
+    "put",
+    "put_writes",
+    "delete_thread",
+    "delete_for_runs",
+    "copy_thread",
+    "prune",
+    "sweep",
+    "memory_usage",
+)
+
+
+def _lost(exc: Exception) -> ConnectionLostError:
+    return ConnectionLostError(f"connection to Redis lost: {type(exc).__name__}: {exc}")
+
+
+def _raising_lost(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` raising :class:`ConnectionLostError` (chained) for redis-py's connection
+    errors and timeouts, after every retry redis-py and the saver do."""
+    if inspect.isasyncgenfunction(method):
+
+        @functools.wraps(method)
+        async def agen(*args: Any, **kwargs: Any) -> Any:
+            try:
+                async for item in method(*args, **kwargs):
+                    yield item
+            except _LOST as exc:
+                raise _lost(exc) from exc
+
+        return agen
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def coro(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except _LOST as exc:
+                raise _lost(exc) from exc
+
+        return coro
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def gen(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from method(*args, **kwargs)
+            except _LOST as exc:
+                raise _lost(exc) from exc
+
+        return gen
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except _LOST as exc:
+            raise _lost(exc) from exc
+
+    return call
+
+
 class BaseRedisSaver(BaseCheckpointSaver):
     """Shared state and non-blocking logic of :class:`RedisSaver` and :class:`AsyncRedisSaver`.
 
@@ -240,7 +314,22 @@ class BaseRedisSaver(BaseCheckpointSaver):
         refresh_on_read: whether reads also push a thread's expiry back.
         retention: the policy :meth:`sweep` applies when called without one.
         cluster: whether the client is a ``RedisCluster`` (global indexes updated separately).
+
+    A connection that breaks during a public method (server stopped or restarted, network
+    down, timeout), once redis-py's retries and the saver's one retry on a fresh pooled
+    connection are spent, raises :class:`~pitstop.checkpoint.errors.ConnectionLostError`
+    chained from redis-py's ``ConnectionError``/``TimeoutError``.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _PUBLIC:
+            for attr in (name, "a" + name):
+                method = cls.__dict__.get(attr)
+                if callable(method) and not getattr(method, "_pitstop_lost", False):
+                    wrapped = _raising_lost(method)
+                    wrapped._pitstop_lost = True  # type: ignore[attr-defined]
+                    setattr(cls, attr, wrapped)
 
     def __init__(
         self,
