@@ -20,9 +20,10 @@ cleared), so its chain is the full record plus the binary prefixes of ``p``: at 
 ``log2(p) + 1`` records (``p = 200`` needs the records at 0, 128 and 192). An item is stored in
 about ``log2(n) / 2`` records over ``n`` versions, so a 3,200-version chat thread takes about
 7 MiB of values where one full value per version would take about 1.5 GB, and no read
-fetches more than a dozen records. A full record is written again when a chain would exceed ``max_chain`` records,
-when a value is not an extension of the previous one, or when the encoder does not know the
-previous record's position (a cold cache reading a first-format chain).
+fetches more than a dozen records. A full record is written again when a chain would exceed
+``max_chain`` records, when a value is not an extension of the previous one, or when the
+encoder does not know the previous record's position (a cold cache reading a first-format
+chain).
 
 With ``compress="zstd"`` (the ``zstandard`` package) payloads are compressed and their tag gets
 the suffix ``"+zstd"``; compressed records read back whatever the setting.
