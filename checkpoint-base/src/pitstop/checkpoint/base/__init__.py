@@ -69,6 +69,7 @@ __all__ = [
     "CorruptRecordError",
     "DecryptionError",
     "DeltaChannelHistory",
+    "delta_channel_histories",
     "DeserializationError",
     "InvalidArgumentError",
     "MigrationError",
@@ -178,6 +179,25 @@ class DeltaChannelHistory(TypedDict):
 
     writes: builtins.list[PendingWrite]
     seed: NotRequired[Any]
+
+
+def delta_channel_histories(
+    channels: Sequence[str],
+    collected: Mapping[str, builtins.list[PendingWrite]],
+    seeds: Mapping[str, Any],
+) -> dict[str, DeltaChannelHistory]:
+    """The result of ``get_delta_channel_history`` from a walk towards the root.
+
+    ``collected[ch]`` holds the channel's writes newest first (the order a walk meets them);
+    ``seeds[ch]`` the stored value it stopped at, when it found one.
+    """
+    result: dict[str, DeltaChannelHistory] = {}
+    for ch in channels:
+        entry: DeltaChannelHistory = {"writes": collected[ch][::-1]}
+        if ch in seeds:
+            entry["seed"] = seeds[ch]
+        result[ch] = entry
+    return result
 
 
 def writes_sort_key(task_path: str, task_id: str = "", idx: int = 0) -> tuple[str, str, int]:

@@ -45,10 +45,6 @@ def delta_channel_history_via_get_tuple(
             seeds[ch] = values[ch]
             remaining.discard(ch)
         cursor = ancestor.parent_config
-    result: dict[str, DeltaChannelHistory] = {}
-    for ch in channels:
-        entry: DeltaChannelHistory = {"writes": collected[ch][::-1]}
-        if ch in seeds:
-            entry["seed"] = seeds[ch]
-        result[ch] = entry
-    return result
+    from pitstop.checkpoint.base import delta_channel_histories
+
+    return delta_channel_histories(channels, collected, seeds)

@@ -30,6 +30,7 @@ from pitstop.checkpoint.base import (
     RetentionPolicy,
     RunnableConfig,
     SweepResult,
+    delta_channel_histories,
     get_checkpoint_id,
     get_checkpoint_metadata,
     metadata_matches,
@@ -523,13 +524,7 @@ class InMemorySaver(BaseCheckpointSaver):
                         seeds[ch] = self._value(thread_id, ns, ch, version, blob, where)
                         remaining.discard(ch)
                 cursor = stored.parent_id
-        result: dict[str, DeltaChannelHistory] = {}
-        for ch in channels:
-            entry: DeltaChannelHistory = {"writes": collected[ch][::-1]}
-            if ch in seeds:
-                entry["seed"] = seeds[ch]
-            result[ch] = entry
-        return result
+        return delta_channel_histories(channels, collected, seeds)
 
     # -- async: nothing to wait for, so the async methods run the sync ones --------------------
 

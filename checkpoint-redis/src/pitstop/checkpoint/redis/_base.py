@@ -31,6 +31,7 @@ from pitstop.checkpoint.base import (
     PendingWrite,
     RetentionPolicy,
     RunnableConfig,
+    delta_channel_histories,
     get_checkpoint_id,
     get_checkpoint_metadata,
     metadata_matches,
@@ -688,13 +689,7 @@ class BaseRedisSaver(BaseCheckpointSaver):
             for ch in [ch for ch in remaining if ch in values]:
                 seeds[ch] = values[ch]
                 remaining.discard(ch)
-        result: dict[str, DeltaChannelHistory] = {}
-        for ch in channels:
-            entry: DeltaChannelHistory = {"writes": collected[ch][::-1]}
-            if ch in seeds:
-                entry["seed"] = seeds[ch]
-            result[ch] = entry
-        return result
+        return delta_channel_histories(channels, collected, seeds)
 
     def _holds_chains(
         self, fields: Sequence[bytes], values: Sequence[bytes], known: Mapping[bytes, Any]
