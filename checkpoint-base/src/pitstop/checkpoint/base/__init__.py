@@ -84,6 +84,8 @@ __all__ = [
     "copy_checkpoint",
     "empty_checkpoint",
     "get_checkpoint_id",
+    "list_selection",
+    "ListSelection",
     "get_checkpoint_metadata",
     "metadata_matches",
     "next_version",
@@ -240,6 +242,43 @@ def get_checkpoint_id(config: Mapping[str, Any] | None) -> str | None:
         return None
     value = (config.get("configurable") or {}).get("checkpoint_id")
     return str(value) if value else None
+
+
+class ListSelection(NamedTuple):
+    """What a ``list(config, before=...)`` call selects, and the SQL parameters naming it.
+
+    ``params`` holds ``thread_id``, ``checkpoint_ns``, ``checkpoint_id`` and ``before`` for the
+    parts given (the same key names every SQL backend binds).
+    """
+
+    thread_id: str | None
+    ns: str | None
+    checkpoint_id: str | None
+    before_id: str | None
+    params: dict[str, Any]
+
+
+def list_selection(
+    config: Mapping[str, Any] | None, before: Mapping[str, Any] | None
+) -> ListSelection:
+    """The thread, namespace and checkpoint bounds a ``list`` call selects."""
+    configurable = (config or {}).get("configurable") or {}
+    raw_thread = configurable.get("thread_id")
+    raw_ns = configurable.get("checkpoint_ns")
+    thread_id = None if raw_thread is None else str(raw_thread)
+    ns = None if raw_ns is None else str(raw_ns)
+    checkpoint_id = get_checkpoint_id(config)
+    before_id = get_checkpoint_id(before)
+    params: dict[str, Any] = {}
+    if thread_id is not None:
+        params["thread_id"] = thread_id
+    if ns is not None:
+        params["checkpoint_ns"] = ns
+    if checkpoint_id:
+        params["checkpoint_id"] = checkpoint_id
+    if before_id:
+        params["before"] = before_id
+    return ListSelection(thread_id, ns, checkpoint_id, before_id, params)
 
 
 def get_checkpoint_metadata(

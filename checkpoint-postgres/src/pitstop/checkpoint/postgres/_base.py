@@ -29,8 +29,8 @@ from pitstop.checkpoint.base import (
     PendingWrite,
     RetentionPolicy,
     RunnableConfig,
-    get_checkpoint_id,
     get_checkpoint_metadata,
+    list_selection,
     metadata_matches,
 )
 from pitstop.checkpoint.base.values import DeltaEncoder
@@ -376,21 +376,8 @@ class BasePostgresSaver(BaseCheckpointSaver):
         filter: Mapping[str, Any] | None,
         before: RunnableConfig | None,
     ) -> ListQuery:
-        configurable = (config or {}).get("configurable") or {}
-        thread_id = configurable.get("thread_id")
-        ns = configurable.get("checkpoint_ns")
-        checkpoint_id = get_checkpoint_id(config)
-        before_id = get_checkpoint_id(before)
+        thread_id, ns, checkpoint_id, before_id, params = list_selection(config, before)
         compiled = compile_filter(filter)
-        params: dict[str, Any] = {}
-        if thread_id is not None:
-            params["thread_id"] = str(thread_id)
-        if ns is not None:
-            params["checkpoint_ns"] = str(ns)
-        if checkpoint_id:
-            params["checkpoint_id"] = checkpoint_id
-        if before_id:
-            params["before"] = before_id
         if compiled is not None:
             params["filter"] = compiled
         flags = (
