@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pitstop.checkpoint.memory import InMemorySaver
 from pitstop.conformance import bench
 from pitstop.conformance.bench_specs import WORKLOADS, BenchTests, benchmark_tests
 from pitstop.conformance.cli import main
@@ -41,20 +42,25 @@ def test_bench_table_with_baseline(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["workload", "api", "memory:saver", "memory:langgraph_s", "ratio"]
-    rows = [_split(line) for line in lines[2:14]]
+    end = 2 + 2 * len(TITLES)  # header, rule, then each workload through both APIs
+    rows = [_split(line) for line in lines[2:end]]
     assert [(t, cells[0]) for t, cells in rows] == [
         (t, api) for api in ("sync", "async") for t in TITLES
     ]
+    assert {"graph 5 nodes x 100 steps", "graph chat agent x 101 steps"} <= set(TITLES)
     for _, (_, subject, baseline, ratio) in rows:
         s, b = float(subject.replace(",", "")), float(baseline.replace(",", ""))
         assert s > 0
         assert b > 0
         assert ratio.endswith("x")
         assert float(ratio[:-1]) == pytest.approx(s / b, abs=0.02, rel=0.05)
-    assert lines[14].startswith("---")
-    assert lines[15].startswith("stored bytes after the chat + writes workloads: memory:saver: ")
-    assert re.search(r" B  memory:langgraph_saver: [\d,]+ B$", lines[15]), lines[15]
-    assert "ratio = subject / baseline" in lines[16]
+    assert lines[end].startswith("---")
+    assert lines[end + 1].startswith(
+        "stored bytes after the chat + writes workloads: memory:saver: "
+    )
+    assert re.search(r" B  memory:langgraph_saver: [\d,]+ B$", lines[end + 1]), lines[end + 1]
+    assert "ratio = subject / baseline" in lines[end + 2]
+    assert len(lines) == end + 3
 
 
 def test_bench_without_baseline_or_langgraph(
@@ -101,6 +107,52 @@ def test_bench_failure_reports_pytest_output(capsys: pytest.CaptureFixture[str])
 
 def broken() -> Any:
     raise RuntimeError("no storage")
+
+
+def test_graph_chat_counts_and_checks_supersteps() -> None:
+    pytest.importorskip("langgraph")
+    from pitstop.conformance.factory import as_saver_factory
+
+    results = bench.run_bench([as_saver_factory(saver)], repeat=1, pytest_args=["-k", "graph_chat"])
+    title = "graph chat agent x 101 steps"
+    assert set(results[0].ops) == {(title, "sync"), (title, "async")}
+    assert all(ops > 0 for ops in results[0].ops.values())
+    workload = next(w for w in WORKLOADS if w.key == "graph_chat")
+    assert (workload.title, workload.ops, workload.needs_langgraph) == (title, 101, True)
+
+
+class _LaggingSaver(InMemorySaver):
+    """Answers a latest-checkpoint lookup with the one before it: a saver that loses a step."""
+
+    def get_tuple(self, config: Any) -> Any:
+        found = super().get_tuple(config)
+        if found is None or "checkpoint_id" in config["configurable"] or not found.parent_config:
+            return found
+        return super().get_tuple(found.parent_config)
+
+    async def aget_tuple(self, config: Any) -> Any:
+        return self.get_tuple(config)
+
+
+def lagging_saver() -> InMemorySaver:
+    return _LaggingSaver()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_graph_chat_fails_on_a_saver_that_loses_a_step(api: str) -> None:
+    pytest.importorskip("langgraph")
+    from pitstop.conformance.factory import as_saver_factory
+
+    with pytest.raises(bench.BenchError) as exc:
+        bench.run_bench(
+            [as_saver_factory(lagging_saver)],
+            repeat=1,
+            apis=(api,),
+            pytest_args=["-k", "graph_chat"],
+        )
+    # the run itself completes; the final checkpoint read back is one superstep short
+    assert 'assert snapshot.metadata["step"] == workload.ops' in exc.value.output
+    assert "assert 100 == 101" in exc.value.output
 
 
 def test_results_from_json() -> None:

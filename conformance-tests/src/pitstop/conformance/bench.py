@@ -2,7 +2,8 @@
 
 The workloads are the pytest-benchmark tests of :mod:`pitstop.conformance.bench_specs`
 (a 200-step chat ``put``, ``put_writes`` 4 tasks x 2, ``get_tuple`` latest, ``list`` of the whole
-history and with ``limit=10``, a real LangGraph graph when ``langgraph`` is importable).
+history and with ``limit=10``, and when ``langgraph`` is importable a real LangGraph graph of
+no-op nodes and a LangGraph chat agent).
 :func:`run_bench` runs them with ``pytest.main`` in this process, each benchmark ``rounds``
 times (one round = the whole workload, fresh storage for the write workloads), factories
 interleaved per workload, and reads pytest-benchmark's JSON back: ops/s = operations per round /

@@ -11,7 +11,12 @@ Workloads (one *round* = the whole workload, timed by pytest-benchmark's ``pedan
 - ``list``: the full 200-checkpoint history (op = one whole listing, 2 a round), and
   ``list(limit=10)`` (20 calls a round); the read workloads share one prepared saver;
 - ``graph``: a real LangGraph graph, 5 nodes in a loop, 100 supersteps, durability "sync"
-  (op = one superstep; fresh storage every round; only when ``langgraph`` is importable).
+  (op = one superstep; fresh storage every round; only when ``langgraph`` is importable);
+  its nodes do nothing, the worst case for a durable saver;
+- ``graph_chat``: a LangGraph chat agent, ``messages`` with the ``add_messages`` reducer, an
+  ``agent`` node calling a tool (~130-character messages) and a ``tools`` node answering it until
+  the thread holds 100 messages, then a final answer: 101 supersteps, durability "sync" (op = one
+  superstep; fresh storage every round; only when ``langgraph`` is importable).
 
 Factories are innermost in the parametrization, so the factories of one (workload, api) run
 back to back. Each benchmark's ``extra_info`` holds ``ops`` (operations per round), so
@@ -59,6 +64,11 @@ STEPS = 200
 MESSAGE = "m" * 300
 APIS = ("sync", "async")
 DEFAULT_ROUNDS = 20
+# the chat agent calls a tool while its thread holds fewer than CHAT_AGENT_MESSAGES messages: one
+# message per superstep after the human one, the agent at odd lengths, so the agent answers when it
+# sees 101 messages: 101 supersteps, 102 messages
+CHAT_AGENT_MESSAGES = 100
+CHAT_AGENT_STEPS = 101
 CONFIG_ATTR = "_pitstop_bench"  # set on the pytest config by the CLI: (factories, rounds, apis)
 
 
@@ -79,6 +89,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("list_all", "list 200 (whole history)", 2),
     Workload("list_limit", "list limit=10", 20),
     Workload("graph", "graph 5 nodes x 100 steps", 100, needs_langgraph=True),
+    Workload("graph_chat", "graph chat agent x 101 steps", CHAT_AGENT_STEPS, needs_langgraph=True),
 )
 
 
@@ -227,6 +238,90 @@ def _build_graph(saver: Any) -> Any:
     return builder.compile(checkpointer=saver)
 
 
+_QUESTION = (
+    "Where are my orders? Two of them were due last week and the tracking page shows nothing."
+)
+_CALL_TEXT = (
+    "Let me check the order history for that account before answering, so the delivery dates "
+    "I quote match what the warehouse recorded. Step {n}."
+)
+_RESULT_TEXT = (
+    "Order {n}: two items shipped from the Leeds warehouse on the 3rd, one backordered until the "
+    "12th; no carrier delays on this route."
+)
+_FINAL_TEXT = (
+    "All orders are accounted for: everything has shipped except one backordered item, which "
+    "should reach you a week after the 12th."
+)
+
+
+def _build_chat_graph(saver: Any) -> Any:
+    """A chat agent: ``agent`` calls a tool until the thread holds ``CHAT_AGENT_MESSAGES``."""
+    from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.graph.message import add_messages
+
+    # the functional form, evaluated here where the lazily imported names are bound (the class
+    # form's annotations are strings, resolved by LangGraph in the module's globals; the same
+    # goes for the nodes' parameters, hence ``Any``)
+    messages = Annotated[list[AnyMessage], add_messages]
+    ChatState = TypedDict("ChatState", {"messages": messages})  # noqa: UP013
+
+    def agent(state: Any) -> dict[str, Any]:
+        n = len(state["messages"])
+        if n >= CHAT_AGENT_MESSAGES:
+            return {"messages": [AIMessage(_FINAL_TEXT, id=f"ai-{n}")]}
+        call = {
+            "name": "order_history",
+            "args": {"order": n},
+            "id": f"call-{n}",
+            "type": "tool_call",
+        }
+        return {"messages": [AIMessage(_CALL_TEXT.format(n=n), id=f"ai-{n}", tool_calls=[call])]}
+
+    def tools(state: Any) -> dict[str, Any]:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage), last
+        assert last.tool_calls, last
+        call = last.tool_calls[0]
+        n = len(state["messages"])
+        answer = ToolMessage(
+            _RESULT_TEXT.format(n=call["args"]["order"]),
+            tool_call_id=call["id"],
+            name=call["name"],
+            id=f"tool-{n}",
+        )
+        return {"messages": [answer]}
+
+    def route(state: Any) -> str:
+        last = state["messages"][-1]
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+
+    builder: Any = StateGraph(ChatState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", tools)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route, ["tools", END])
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=saver)
+
+
+def _check_chat_result(out: Any) -> None:
+    """What the chat agent must have produced: the whole agent/tool exchange, in order."""
+    messages = out["messages"]
+    assert len(messages) == CHAT_AGENT_STEPS + 1, len(messages)
+    assert (messages[0].type, messages[0].id) == ("human", "h-0"), messages[0]
+    for n, message in enumerate(messages[1:-1], start=1):
+        if n % 2:
+            assert (message.type, message.id) == ("ai", f"ai-{n}"), message
+            assert [c["id"] for c in message.tool_calls] == [f"call-{n}"], message
+        else:
+            assert (message.type, message.id) == ("tool", f"tool-{n}"), message
+            assert message.tool_call_id == f"call-{n - 1}", message
+    final = messages[-1]
+    assert (final.type, final.tool_calls, final.content) == ("ai", [], _FINAL_TEXT), final
+
+
 # -- running one case -----------------------------------------------------------------------
 
 
@@ -319,6 +414,35 @@ def run_bench_case(case: BenchCase, benchmark: Any) -> None:
 
             out = run_pedantic(invoke, graph_setup)
             assert out["count"] == 100, out
+        elif workload.key == "graph_chat":
+
+            def chat_setup() -> _Round:
+                state = _fresh(case)
+                state.graph = _build_chat_graph(state.saver)
+                return state
+
+            from langchain_core.messages import HumanMessage
+
+            chat_config = {"configurable": {"thread_id": "chat-agent"}, "recursion_limit": 1000}
+
+            def chat(s: _Round) -> Any:
+                inputs = {"messages": [HumanMessage(_QUESTION, id="h-0")]}
+                if api == "sync":
+                    return s.graph.invoke(inputs, chat_config, durability="sync")
+                return s.session.run(s.graph.ainvoke(inputs, chat_config, durability="sync"))
+
+            out = run_pedantic(chat, chat_setup)
+            _check_chat_result(out)
+            # the last round's thread: checkpoint step -1 holds the input, step 0 the state
+            # before the first node, step n the state after n node supersteps; so the final
+            # step is the number of supersteps the graph really made
+            final = last[0]
+            if api == "sync":
+                snapshot = final.graph.get_state(chat_config)
+            else:
+                snapshot = final.session.run(final.graph.aget_state(chat_config))
+            assert snapshot.metadata["step"] == workload.ops, snapshot.metadata
+            _check_chat_result(snapshot.values)
         else:
             shared = _prepared(case)
             last[:] = [shared]
