@@ -576,3 +576,89 @@ async def test_async_listing_reads_ahead_and_stops_cleanly(tmp_path: Path) -> No
         assert [t.metadata["step"] for t in first] == expected[: PAGE_SIZE + 1]
         await asyncio.sleep(0.05)  # the page read ahead completes unread
         assert (await saver.aget_tuple(cfg("t"))) is not None
+
+
+# -- group commit ------------------------------------------------------------------------------
+
+
+def _insert_then_fail(conn: sqlite3.Connection) -> None:
+    """A write that stores a row, then fails: its savepoint must take the row back."""
+    conn.execute("INSERT INTO threads (thread_id, touched_at) VALUES ('doomed', 0)")
+    raise sqlite3.IntegrityError("this write fails after its first statement")
+
+
+async def test_async_writes_queued_together_share_one_commit(tmp_path: Path) -> None:
+    from pitstop.checkpoint.sqlite import _ops
+
+    batches: list[int] = []
+    original = _ops.run_writes
+
+    def counting(conn: sqlite3.Connection, take: Any) -> list[_ops.Write]:
+        done = original(conn, take)
+        batches.append(len(done))
+        return done
+
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "g.db")) as saver:
+        ids = [checkpoint(n, {})["id"] for n in range(1, 4)]
+        for n in range(1, 4):
+            await saver.aput(cfg("t"), checkpoint(n, {}), {"step": n}, {})  # type: ignore[arg-type]
+        _ops.run_writes = counting
+        try:
+            # 30 writes issued at once (as LangGraph's tasks do) and a failing one among them
+            calls = [
+                saver.aput_writes(cfg("t", checkpoint_id=ids[i % 3]), [("c", i)], f"task-{i:02d}")
+                for i in range(30)
+            ]
+            failing = saver._write(_insert_then_fail)
+            results = await asyncio.gather(
+                *calls[:15], failing, *calls[15:], return_exceptions=True
+            )
+        finally:
+            _ops.run_writes = original
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1
+        assert isinstance(errors[0], sqlite3.IntegrityError)
+        assert max(batches) > 1  # fewer commits than writes
+        assert sum(batches) == 31
+        rows = await (await saver.conn.execute("SELECT count(*) FROM writes")).fetchone()
+        assert rows == (30,)  # every other write committed
+        doomed = await (
+            await saver.conn.execute("SELECT count(*) FROM threads WHERE thread_id = 'doomed'")
+        ).fetchone()
+        assert doomed == (0,)  # the failed write left nothing
+        for i in range(30):
+            stored = await saver.aget_tuple(cfg("t", checkpoint_id=ids[i % 3]))
+            assert stored is not None
+            assert (f"task-{i:02d}", "c", i) in stored.pending_writes
+
+
+def test_sync_writes_from_threads_commit_together_or_alone(tmp_path: Path) -> None:
+    import threading
+
+    with SqliteSaver.from_conn_string(str(tmp_path / "g.db")) as saver:
+        first = checkpoint(1, {})
+        saver.put(cfg("t"), first, {"step": 1}, {})  # type: ignore[arg-type]
+        errors: list[BaseException] = []
+
+        def worker(k: int) -> None:
+            for i in range(25):
+                saver.put_writes(cfg("t", checkpoint_id=first["id"]), [("c", i)], f"w{k}-{i:02d}")
+            try:
+                saver._write(_insert_then_fail)
+            except sqlite3.IntegrityError as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(errors) == 4
+        stored = saver.get_tuple(cfg("t"))
+        assert stored is not None
+        assert sorted(w[0] for w in stored.pending_writes) == sorted(
+            f"w{k}-{i:02d}" for k in range(4) for i in range(25)
+        )
+        assert saver.conn.execute(
+            "SELECT count(*) FROM threads WHERE thread_id = 'doomed'"
+        ).fetchone() == (0,)

@@ -5,6 +5,11 @@ serialization and decoding happen in the saver, outside the connection's lock. B
 run these same functions: :class:`SqliteSaver` on the caller's thread under a lock, and
 :class:`AsyncSqliteSaver` on aiosqlite's connection thread, one hop per operation (so a
 ``put`` is one round trip, and no other statement can interleave with its transaction).
+
+``put`` and ``put_writes`` are the exception: they are the statements of one write, run by
+:func:`run_writes`, which commits every write queued by the time its transaction has begun in
+that one transaction (group commit: each write in its own savepoint, so one failing write
+never undoes or fails another; a caller's call returns after the commit that holds its write).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pitstop.checkpoint.sqlite import _queries as q
 
 __all__ = [
     "Page",
+    "Write",
     "copy_thread",
     "delete_for_runs",
     "delete_thread",
@@ -29,6 +35,7 @@ __all__ = [
     "put",
     "put_writes",
     "read_page",
+    "run_writes",
     "setup",
     "sweep",
 ]
@@ -124,6 +131,73 @@ def _migrate(conn: sqlite3.Connection, now: float) -> int:
 # -- writes ------------------------------------------------------------------------------------
 
 
+class Write:
+    """One queued write: ``fn(conn, *args)`` (``put`` or ``put_writes``) and, once run, its
+    outcome. ``waiter`` is the caller's handle (the async saver's future)."""
+
+    __slots__ = ("args", "done", "error", "fn", "result", "waiter")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], waiter: Any = None) -> None:
+        self.fn = fn
+        self.args = args
+        self.waiter = waiter
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        """The write's result; its error raised."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def run_writes(conn: sqlite3.Connection, take: Callable[[], list[Write]]) -> list[Write]:
+    """Run queued writes in one transaction; return them, each with its outcome.
+
+    ``take()`` is called once, after ``BEGIN IMMEDIATE`` has the write lock: writes queued
+    while the lock was awaited join the batch. A lone write runs as it would alone; in a
+    batch each write runs in a savepoint, so a failing one is rolled back alone and the others
+    commit. A failed ``BEGIN``/``COMMIT`` gives every write of the batch that error.
+    """
+    batch: list[Write] | None = None
+
+    def body(conn: sqlite3.Connection) -> None:
+        nonlocal batch
+        if batch is None:
+            batch = take()
+        if len(batch) == 1:
+            (write,) = batch
+            write.result, write.error = write.fn(conn, *write.args), None
+            return
+        for write in batch:
+            conn.execute(q.SAVEPOINT)
+            try:
+                write.result, write.error = write.fn(conn, *write.args), None
+            except sqlite3.OperationalError as exc:
+                if is_busy(exc):  # the whole batch is retried
+                    raise
+                conn.execute(q.ROLLBACK_TO_SAVEPOINT)
+                write.result, write.error = None, exc
+            except Exception as exc:
+                conn.execute(q.ROLLBACK_TO_SAVEPOINT)
+                write.result, write.error = None, exc
+            conn.execute(q.RELEASE_SAVEPOINT)
+
+    try:
+        transaction(conn, q.BEGIN_IMMEDIATE, body)
+    except Exception as exc:
+        if batch is None:
+            batch = take()
+        for write in batch:
+            write.result, write.error = None, exc
+    if batch is None:  # pragma: no cover - body always runs or the except branch takes
+        batch = take()
+    for write in batch:
+        write.done = True
+    return batch
+
+
 def put(
     conn: sqlite3.Connection,
     checkpoint_row: Row,
@@ -132,26 +206,13 @@ def put(
     bases: Sequence[Row],
     touch: Row,
 ) -> list[str]:
-    """Store one checkpoint, its new channel values and their chains, in one transaction.
+    """The statements storing one checkpoint, its new values and their chains (a ``Write``).
 
     ``dep_rows`` are ``(thread, ns, channel, version, chain)``, the chain a JSON array of the
     versions a delta value is built on. ``bases`` are the ``(thread, ns, channel, version)``
     records the delta values extend. If one is gone (another connection deleted the thread),
     nothing is written and the channels are returned, to be stored in full.
     """
-    return transaction(
-        conn, q.BEGIN_IMMEDIATE, _put, checkpoint_row, blob_rows, dep_rows, bases, touch
-    )
-
-
-def _put(
-    conn: sqlite3.Connection,
-    checkpoint_row: Row,
-    blob_rows: Sequence[Row],
-    dep_rows: Sequence[Row],
-    bases: Sequence[Row],
-    touch: Row,
-) -> list[str]:
     missing = [b[2] for b in bases if conn.execute(q.SELECT_BLOB_EXISTS, b).fetchone() is None]
     if missing:
         return missing
@@ -173,13 +234,8 @@ def _put(
 def put_writes(
     conn: sqlite3.Connection, keep_first: Sequence[Row], replace: Sequence[Row], touch: Row
 ) -> None:
-    """Store a task's writes: regular rows keep the first value, special rows are replaced."""
-    transaction(conn, q.BEGIN_IMMEDIATE, _put_writes, keep_first, replace, touch)
-
-
-def _put_writes(
-    conn: sqlite3.Connection, keep_first: Sequence[Row], replace: Sequence[Row], touch: Row
-) -> None:
+    """The statements storing a task's writes (a ``Write``): regular rows keep the first
+    value, special rows are replaced."""
     if keep_first:
         conn.executemany(q.INSERT_WRITE_IGNORE, keep_first)
     if replace:

@@ -12,6 +12,9 @@ from typing import Final
 __all__ = [
     "BEGIN_IMMEDIATE",
     "BEGIN_READ",
+    "RELEASE_SAVEPOINT",
+    "ROLLBACK_TO_SAVEPOINT",
+    "SAVEPOINT",
     "BUSY_TIMEOUT",
     "COPY_BLOBS",
     "COPY_CHECKPOINTS",
@@ -91,6 +94,11 @@ failing half-way with SQLITE_BUSY when another connection commits first."""
 
 BEGIN_READ: Final = "BEGIN DEFERRED"
 """Read transactions: one consistent snapshot for the checkpoint page, its values and writes."""
+
+SAVEPOINT: Final = "SAVEPOINT pitstop_write"
+ROLLBACK_TO_SAVEPOINT: Final = "ROLLBACK TO pitstop_write"
+RELEASE_SAVEPOINT: Final = "RELEASE pitstop_write"
+"""One write of a group commit (``_ops.run_writes``): a failing write is rolled back alone."""
 
 VACUUM: Final = "PRAGMA incremental_vacuum;"
 """Give freed pages back to the file system (the file was created with auto_vacuum=INCREMENTAL)."""

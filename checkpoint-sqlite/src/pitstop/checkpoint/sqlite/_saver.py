@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pitstop.checkpoint.base import (
     ChannelVersions,
@@ -83,6 +83,9 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         )
         self.conn = conn
         self._lock = threading.Lock()
+        # Writes waiting to be committed (group commit, see `_write`).
+        self._queued: builtins.list[_ops.Write] = []
+        self._queue_lock = threading.Lock()
 
     @classmethod
     @contextmanager
@@ -117,6 +120,29 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         with self._lock:
             result = fn(self.conn, *args)
         return result
+
+    def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a write (``_ops.put``/``_ops.put_writes``) in a transaction it may share.
+
+        Group commit: the writes queued when a transaction has the write lock all go into it,
+        each in its own savepoint, and commit once (``_ops.run_writes``); each call returns
+        its own result or raises its own error, after the commit that holds its write.
+        """
+        write = _ops.Write(fn, args)
+        with self._queue_lock:
+            self._queued.append(write)
+        with self._lock:  # whoever holds the connection commits every queued write
+            if not write.done:
+                _ops.run_writes(self.conn, lambda: self._take(self._queued))
+        result = cast("T", write.outcome())
+        return result
+
+    def _take(self, queued: builtins.list[_ops.Write]) -> builtins.list[_ops.Write]:
+        """Empty a queue of writes; return what it held."""
+        with self._queue_lock:
+            taken = queued[:]
+            queued.clear()
+        return taken
 
     def setup(self) -> None:
         """Create or migrate the schema (idempotent; also run on first use).
@@ -210,12 +236,12 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         row, blobs, deps, bases, touch, result = self._put_rows(
             config, checkpoint, metadata, new_versions
         )
-        missing = self._run(_ops.put, row, blobs, deps, bases, touch)
+        missing = self._write(_ops.put, row, blobs, deps, bases, touch)
         if missing:  # a delta's base was deleted meanwhile: store those channels in full
             row, blobs, deps, bases, touch, result = self._put_rows(
                 config, checkpoint, metadata, new_versions, full=missing
             )
-            self._run(_ops.put, row, blobs, deps, [], touch)
+            self._write(_ops.put, row, blobs, deps, [], touch)
         return result
 
     def put_writes(
@@ -234,7 +260,7 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         if not writes:
             return
         self.setup()
-        self._run(_ops.put_writes, keep_first, replace, touch)
+        self._write(_ops.put_writes, keep_first, replace, touch)
 
     # -- maintenance ---------------------------------------------------------------------------
 

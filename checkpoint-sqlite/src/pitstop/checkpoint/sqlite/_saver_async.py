@@ -9,9 +9,10 @@ import asyncio  # ASYNC
 import builtins
 import threading
 import time
+import weakref  # ASYNC
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -35,6 +36,18 @@ from pitstop.checkpoint.sqlite._ops import Page  # ASYNC
 __all__ = ["AsyncSqliteSaver"]
 
 T = TypeVar("T")
+
+
+if True:  # ASYNC: the sync saver has no loops (see `AsyncSqliteSaver._write`)
+
+    class _Flusher:
+        """An event loop's queued writes and the task sending them."""
+
+        __slots__ = ("queued", "task")
+
+        def __init__(self) -> None:
+            self.queued: builtins.list[_ops.Write] = []
+            self.task: asyncio.Future[None] | None = None
 
 
 class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
@@ -84,6 +97,13 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         )
         self.conn = conn
         self._lock = threading.Lock()
+        # Writes waiting to be committed (group commit, see `_write`).
+        self._queued: builtins.list[_ops.Write] = []
+        self._queue_lock = threading.Lock()
+        if True:  # ASYNC: per event loop, its queued writes and the task sending them
+            self._flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (
+                weakref.WeakKeyDictionary()
+            )
         if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSaverSyncAPI)
             self._init_bridge()
 
@@ -125,6 +145,68 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             with self._lock:
                 result = fn(self.conn, *args)
         return result
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a write (``_ops.put``/``_ops.put_writes``) in a transaction it may share.
+
+        Group commit: the writes queued when a transaction has the write lock all go into it,
+        each in its own savepoint, and commit once (``_ops.run_writes``); each call returns
+        its own result or raises its own error, after the commit that holds its write.
+        """
+        if True:  # ASYNC: one hop to aiosqlite's thread carries the writes queued meanwhile
+            loop = asyncio.get_running_loop()
+            flusher = self._flushers.get(loop)
+            if flusher is None:
+                flusher = self._flushers[loop] = _Flusher()
+            write = _ops.Write(fn, args, loop.create_future())
+            with self._queue_lock:
+                flusher.queued.append(write)
+            if flusher.task is None or flusher.task.done():
+                flusher.task = asyncio.ensure_future(self._flush(flusher))
+            result: T = await write.waiter
+        else:
+            write = _ops.Write(fn, args)
+            with self._queue_lock:
+                self._queued.append(write)
+            with self._lock:  # whoever holds the connection commits every queued write
+                if not write.done:
+                    _ops.run_writes(self.conn, lambda: self._take(self._queued))
+            result = cast("T", write.outcome())
+        return result
+
+    def _take(self, queued: builtins.list[_ops.Write]) -> builtins.list[_ops.Write]:
+        """Empty a queue of writes; return what it held."""
+        with self._queue_lock:
+            taken = queued[:]
+            queued.clear()
+        return taken
+
+    if True:  # ASYNC: the sync saver commits on the caller's thread (see `_write`)
+
+        async def _flush(self, flusher: _Flusher) -> None:
+            """Send a loop's queued writes, one batch per hop, until none is left."""
+            while flusher.queued:
+                taken: builtins.list[_ops.Write] = []
+
+                def take(taken: builtins.list[_ops.Write] = taken) -> builtins.list[_ops.Write]:
+                    taken.extend(self._take(flusher.queued))  # on aiosqlite's thread
+                    return taken
+
+                try:
+                    await self.conn._execute(_ops.run_writes, self.conn._conn, take)  # type: ignore[no-untyped-call]
+                except BaseException as exc:  # the connection closed, the loop is ending...
+                    error = exc if isinstance(exc, Exception) else asyncio.CancelledError()
+                    for write in [*taken, *self._take(flusher.queued)]:
+                        if not write.waiter.done():
+                            write.waiter.set_exception(error)
+                    raise
+                for write in taken:
+                    if write.waiter.done():  # its caller was cancelled meanwhile
+                        continue
+                    if write.error is not None:
+                        write.waiter.set_exception(write.error)
+                    else:
+                        write.waiter.set_result(write.result)
 
     async def asetup(self) -> None:
         """Create or migrate the schema (idempotent; also run on first use).
@@ -239,12 +321,12 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         row, blobs, deps, bases, touch, result = self._put_rows(
             config, checkpoint, metadata, new_versions
         )
-        missing = await self._run(_ops.put, row, blobs, deps, bases, touch)
+        missing = await self._write(_ops.put, row, blobs, deps, bases, touch)
         if missing:  # a delta's base was deleted meanwhile: store those channels in full
             row, blobs, deps, bases, touch, result = self._put_rows(
                 config, checkpoint, metadata, new_versions, full=missing
             )
-            await self._run(_ops.put, row, blobs, deps, [], touch)
+            await self._write(_ops.put, row, blobs, deps, [], touch)
         return result
 
     async def aput_writes(
@@ -263,7 +345,7 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         if not writes:
             return
         await self.asetup()
-        await self._run(_ops.put_writes, keep_first, replace, touch)
+        await self._write(_ops.put_writes, keep_first, replace, touch)
 
     # -- maintenance ---------------------------------------------------------------------------
 
