@@ -48,6 +48,7 @@ async def official_async() -> AsyncIterator[Any]:
 
     path = new_path()
     async with AsyncSqliteSaver.from_conn_string(path) as saver:
+        await saver.setup()  # the schema before the round, as for every other saver
         saver.pitstop_path = path
         yield saver
 

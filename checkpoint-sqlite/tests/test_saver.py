@@ -662,3 +662,20 @@ def test_sync_writes_from_threads_commit_together_or_alone(tmp_path: Path) -> No
         assert saver.conn.execute(
             "SELECT count(*) FROM threads WHERE thread_id = 'doomed'"
         ).fetchone() == (0,)
+
+
+def test_an_interrupted_batch_commits_nothing_and_fails_every_write(saver: SqliteSaver) -> None:
+    from pitstop.checkpoint.sqlite import _ops
+
+    def interrupted(conn: sqlite3.Connection) -> None:
+        raise KeyboardInterrupt
+
+    first = checkpoint(1, {})
+    saver.put(cfg("t"), first, {"step": 1}, {})  # type: ignore[arg-type]
+    rows = saver._write_rows_of(cfg("t", checkpoint_id=first["id"]), [("c", 1)], "task", "")
+    batch = [_ops.Write(_ops.put_writes, rows), _ops.Write(interrupted, ())]
+    with pytest.raises(KeyboardInterrupt):
+        _ops.run_writes(saver.conn, lambda: batch)
+    assert all(w.done and isinstance(w.error, KeyboardInterrupt) for w in batch)
+    assert saver.conn.execute("SELECT count(*) FROM writes").fetchone() == (0,)
+    assert not saver.conn.in_transaction

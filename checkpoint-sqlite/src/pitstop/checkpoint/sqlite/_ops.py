@@ -186,11 +186,13 @@ def run_writes(conn: sqlite3.Connection, take: Callable[[], list[Write]]) -> lis
 
     try:
         transaction(conn, q.BEGIN_IMMEDIATE, body)
-    except Exception as exc:
+    except BaseException as exc:  # nothing of the batch was committed
         if batch is None:
             batch = take()
         for write in batch:
-            write.result, write.error = None, exc
+            write.result, write.error, write.done = None, exc, True
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, ...: the batch failed with it
+            raise
     if batch is None:  # pragma: no cover - body always runs or the except branch takes
         batch = take()
     for write in batch:
