@@ -257,16 +257,12 @@ _FINAL_TEXT = (
 
 def _build_chat_graph(saver: Any) -> Any:
     """A chat agent: ``agent`` calls a tool until the thread holds ``CHAT_AGENT_MESSAGES``."""
-    from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
-    from langgraph.graph import END, START, StateGraph
-    from langgraph.graph.message import add_messages
+    from langchain_core.messages import AIMessage, ToolMessage
 
-    # the functional form, evaluated here where the lazily imported names are bound (the class
-    # form's annotations are strings, resolved by LangGraph in the module's globals; the same
-    # goes for the nodes' parameters, hence ``Any``)
-    messages = Annotated[list[AnyMessage], add_messages]
-    ChatState = TypedDict("ChatState", {"messages": messages})  # noqa: UP013
+    from pitstop.conformance.scenarios import agent_tool_graph
 
+    # the nodes' parameters are ``Any``: LangGraph resolves a node's annotations in this
+    # module's globals, where the lazily imported state class is not bound
     def agent(state: Any) -> dict[str, Any]:
         n = len(state["messages"])
         if n >= CHAT_AGENT_MESSAGES:
@@ -293,17 +289,7 @@ def _build_chat_graph(saver: Any) -> Any:
         )
         return {"messages": [answer]}
 
-    def route(state: Any) -> str:
-        last = state["messages"][-1]
-        return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
-
-    builder: Any = StateGraph(ChatState)
-    builder.add_node("agent", agent)
-    builder.add_node("tools", tools)
-    builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", route, ["tools", END])
-    builder.add_edge("tools", "agent")
-    return builder.compile(checkpointer=saver)
+    return agent_tool_graph(agent, tools, saver)
 
 
 def _check_chat_result(out: Any) -> None:

@@ -762,11 +762,22 @@ def chat_graph(saver: Any) -> Any:
         )
         return {"messages": [result]}
 
+    return agent_tool_graph(agent, tools, saver)
+
+
+def agent_tool_graph(
+    agent: Callable[[ChatState], dict[str, Any]],
+    tools: Callable[[ChatState], dict[str, Any]],
+    saver: Any,
+) -> Any:
+    """``START -> agent``; ``agent -> tools`` while its last message calls a tool, else ``END``;
+    ``tools -> agent``: the loop of a tool-calling chat agent over :class:`ChatState`."""
+
     def route(state: ChatState) -> str:
         last = state["messages"][-1]
         return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
 
-    builder = StateGraph(ChatState)
+    builder: Any = StateGraph(ChatState)
     builder.add_node("agent", agent)
     builder.add_node("tools", tools)
     builder.add_edge(START, "agent")
