@@ -679,3 +679,14 @@ def test_an_interrupted_batch_commits_nothing_and_fails_every_write(saver: Sqlit
     assert all(w.done and isinstance(w.error, KeyboardInterrupt) for w in batch)
     assert saver.conn.execute("SELECT count(*) FROM writes").fetchone() == (0,)
     assert not saver.conn.in_transaction
+
+
+async def test_async_writes_on_a_closed_connection_fail_their_callers(tmp_path: Path) -> None:
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "c.db")) as saver:
+        await saver.aput(cfg("t"), checkpoint(1, {}), {"step": 1}, {})  # type: ignore[arg-type]
+    first = checkpoint(1, {})["id"]
+    calls = [
+        saver.aput_writes(cfg("t", checkpoint_id=first), [("c", i)], f"task-{i}") for i in range(3)
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results), results

@@ -199,7 +199,9 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
                     for write in [*taken, *self._take(flusher.queued)]:
                         if not write.waiter.done():
                             write.waiter.set_exception(error)
-                    raise
+                    if not isinstance(exc, Exception):
+                        raise
+                    return  # each caller has the error; the task itself ends cleanly
                 for write in taken:
                     if write.waiter.done():  # its caller was cancelled meanwhile
                         continue
