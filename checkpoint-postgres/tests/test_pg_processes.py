@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,58 +14,24 @@ from typing import Any
 import psycopg
 import pytest
 from pg_saver_env import URI, new_schema, require_server
-from pg_saver_workers import GRAPH_CONFIG, build_graph, payload
 
 from pitstop.checkpoint.postgres import ConnectionLostError, PostgresSaver
+from pitstop.conformance import durability
 
 require_server()
 
 WORKERS = str(Path(__file__).with_name("pg_saver_workers.py"))
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, WORKERS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
 def test_graph_killed_in_one_process_resumes_in_another() -> None:
     pytest.importorskip("langgraph.graph")
-    from langgraph.types import Command
-
-    from pitstop.checkpoint.memory import InMemorySaver
-
     schema = new_schema()
-    a = _spawn("graph-start", URI, schema)
-    out, err = a.communicate(timeout=60)
-    assert a.returncode == -signal.SIGKILL, err
-    assert out.strip() == "interrupted"
-    b = _spawn("graph-resume", URI, schema)
-    out, err = b.communicate(timeout=60)
-    assert b.returncode == 0, err
-
-    reference = build_graph(InMemorySaver())
-    reference.invoke({"log": [], "answer": ""}, GRAPH_CONFIG)
-    expected = reference.invoke(Command(resume="yes"), GRAPH_CONFIG)
-    assert out.strip() == repr(expected)
-    assert expected["log"] == ["asked", "answer:yes", "finished"]
+    out = durability.kill_at_interrupt_then_resume(
+        [sys.executable, WORKERS, "graph-start", URI, schema],
+        [sys.executable, WORKERS, "graph-resume", URI, schema],
+    )
     with PostgresSaver.from_conn_string(URI, schema=schema) as saver:
-        history = list(build_graph(saver).get_state_history(GRAPH_CONFIG))
-    assert [h.metadata["step"] for h in history] == [3, 2, 1, 0, -1]
-
-
-def _check_complete(saver: PostgresSaver) -> int:
-    listed = list(saver.list({"configurable": {"thread_id": "t"}}))
-    steps = [t.metadata["step"] for t in listed]
-    assert steps == list(range(len(steps), 0, -1))  # no gap: committed in order
-    for tup in listed:
-        n = tup.metadata["step"]
-        assert tup.checkpoint["channel_values"] == {"data": payload(n), "n": n}
-        assert (tup.pending_writes or []) in (
-            [],
-            [(f"task-{n}", "a", n), (f"task-{n}", "b", payload(n)), (f"task-{n}", "c", -n)],
-        )
-    return len(steps)
+        durability.check_resumed(out, saver)
 
 
 def test_sigkill_during_puts_leaves_only_complete_checkpoints() -> None:
@@ -74,15 +39,10 @@ def test_sigkill_during_puts_leaves_only_complete_checkpoints() -> None:
     schema = new_schema()
     with PostgresSaver.from_conn_string(URI, schema=schema, pool_size=1) as saver:
         for _ in range(5):
-            child = _spawn("puts", URI, schema)
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-            time.sleep(rng.uniform(0.05, 0.3))
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=10)
-            assert child.returncode == -signal.SIGKILL
-            assert _check_complete(saver) > 0
-            saver.delete_thread("t")
+            command = [sys.executable, WORKERS, "puts", URI, schema]
+            durability.kill_after_ready(command, rng.uniform(0.05, 0.3))
+            assert durability.check_put_survivors(saver) > 0, "the child wrote nothing"
+            saver.delete_thread(durability.THREAD_ID)
 
 
 def _pg_ctl(action: str) -> None:

@@ -15,17 +15,12 @@ from typing import Any
 import pytest
 import redis
 from redis_factories import URL, new_prefix
-from redis_workers import GRAPH_CONFIG, build_graph, checkpoint, payload
 
 from pitstop.checkpoint.redis import RedisSaver
+from pitstop.conformance import durability
+from pitstop.conformance.durability import checkpoint, payload
 
 WORKERS = str(Path(__file__).with_name("redis_workers.py"))
-
-
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, WORKERS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 @pytest.fixture
@@ -39,55 +34,23 @@ def prefix() -> Any:
 
 def test_graph_killed_in_one_process_resumes_in_another(prefix: str) -> None:
     pytest.importorskip("langgraph.graph")
-    from langgraph.types import Command
-
-    from pitstop.checkpoint.memory import InMemorySaver
-
-    a = _spawn("graph-start", URL, prefix)
-    out, err = a.communicate(timeout=60)
-    assert a.returncode == -signal.SIGKILL, err
-    assert out.strip() == "interrupted"
-    b = _spawn("graph-resume", URL, prefix)
-    out, err = b.communicate(timeout=60)
-    assert b.returncode == 0, err
-
-    reference = build_graph(InMemorySaver())
-    reference.invoke({"log": [], "answer": ""}, GRAPH_CONFIG)
-    expected = reference.invoke(Command(resume="yes"), GRAPH_CONFIG)
-    assert out.strip() == repr(expected)
-    assert expected["log"] == ["asked", "answer:yes", "finished"]
+    out = durability.kill_at_interrupt_then_resume(
+        [sys.executable, WORKERS, "graph-start", URL, prefix],
+        [sys.executable, WORKERS, "graph-resume", URL, prefix],
+    )
     with RedisSaver.from_conn_string(URL, prefix=prefix) as saver:
-        history = list(build_graph(saver).get_state_history(GRAPH_CONFIG))
-    assert [h.metadata["step"] for h in history] == [3, 2, 1, 0, -1]
+        durability.check_resumed(out, saver)
 
 
 def test_sigkill_during_puts_leaves_only_complete_checkpoints(prefix: str) -> None:
     rng = random.Random(4)
     for _ in range(6):
-        child = _spawn("puts", URL, prefix)
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.02, 0.25))
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-        assert child.returncode == -signal.SIGKILL
+        command = [sys.executable, WORKERS, "puts", URL, prefix]
+        durability.kill_after_ready(command, rng.uniform(0.02, 0.25))
         with RedisSaver.from_conn_string(URL, prefix=prefix) as saver:
-            listed = list(saver.list({"configurable": {"thread_id": "t"}}))
-            steps = [t.metadata["step"] for t in listed]
-            assert steps == list(range(len(steps), 0, -1))  # no gap: each put is atomic
-            assert steps, "the child wrote nothing"
-            for tup in listed:
-                n = tup.metadata["step"]
-                assert tup.checkpoint["channel_values"] == {"data": payload(n), "n": n}
-                writes = tup.pending_writes or []
-                assert writes in (
-                    [],
-                    [(f"task-{n}", "a", n), (f"task-{n}", "b", payload(n)), (f"task-{n}", "c", -n)],
-                )
-            latest = saver.get_tuple({"configurable": {"thread_id": "t"}})
-            assert latest is not None
-            assert latest.checkpoint["id"] == listed[0].checkpoint["id"]
-            saver.delete_thread("t")
+            # each put is atomic: no gap, no partial value
+            assert durability.check_put_survivors(saver) > 0, "the child wrote nothing"
+            saver.delete_thread(durability.THREAD_ID)
 
 
 def _free_port() -> int:

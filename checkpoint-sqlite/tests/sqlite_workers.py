@@ -1,52 +1,27 @@
-"""Child processes of the durability and stress tests: ``python sqlite_workers.py CMD DB ...``."""
+"""Child processes of the durability and stress tests: ``python sqlite_workers.py CMD DB ...``.
+
+The crash workloads are :mod:`pitstop.conformance.durability`'s; this script opens the saver
+(and runs the SQLite-only multi-process stress workload).
+"""
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import threading
 import time
-from typing import Any, TypedDict
+from typing import Any
 
 from pitstop.checkpoint.sqlite import SqliteSaver
+from pitstop.conformance import durability
+from pitstop.conformance.durability import checkpoint
 
-
-def checkpoint(n: int, versions: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "v": 4,
-        "id": f"{n:08x}-0000-6000-8000-{n:012x}",
-        "ts": "2024-07-31T20:14:19.804150+00:00",
-        "channel_values": {},
-        "channel_versions": versions,
-        "versions_seen": {},
-        "updated_channels": None,
-    }
-
-
-def payload(n: int) -> bytes:
-    """The value written at step ``n`` (checkable after a crash); 1-64 KiB."""
-    return bytes([n % 251]) * (1024 * (1 + n % 64))
+__all__ = ["checkpoint"]  # also imported by the other SQLite tests
 
 
 def puts(db: str) -> None:
     """Put checkpoints (with a value and three writes each) as fast as possible, forever."""
     with SqliteSaver.from_conn_string(db) as saver:
-        print("ready", flush=True)
-        versions: dict[str, Any] = {}
-        parent: str | None = None
-        n = 0
-        while True:
-            n += 1
-            versions = {**versions, "data": saver.get_next_version(versions.get("data")), "n": n}
-            cp = checkpoint(n, {"data": versions["data"], "n": str(n)})
-            cp["channel_values"] = {"data": payload(n), "n": n}
-            config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-            if parent:
-                config["configurable"]["checkpoint_id"] = parent
-            stored = saver.put(config, cp, {"step": n}, {"data": versions["data"], "n": str(n)})  # type: ignore[arg-type]
-            saver.put_writes(stored, [("a", n), ("b", payload(n)), ("c", -n)], f"task-{n}")
-            parent = cp["id"]
+        durability.put_forever(saver)
 
 
 def stress(db: str, name: str, seconds: str) -> None:
@@ -92,54 +67,16 @@ def stress(db: str, name: str, seconds: str) -> None:
         print(f"{thread_id} {n}", flush=True)
 
 
-class State(TypedDict):
-    log: list[str]
-    answer: str
-
-
-def build_graph(saver: Any) -> Any:
-    from langgraph.graph import END, START, StateGraph
-    from langgraph.types import interrupt
-
-    def ask(state: State) -> dict[str, Any]:
-        return {"log": [*state["log"], "asked"]}
-
-    def wait(state: State) -> dict[str, Any]:
-        answer = interrupt("continue?")
-        return {"log": [*state["log"], f"answer:{answer}"], "answer": answer}
-
-    def finish(state: State) -> dict[str, Any]:
-        return {"log": [*state["log"], "finished"]}
-
-    builder: Any = StateGraph(State)
-    builder.add_node("ask", ask)
-    builder.add_node("wait", wait)
-    builder.add_node("finish", finish)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", "wait")
-    builder.add_edge("wait", "finish")
-    builder.add_edge("finish", END)
-    return builder.compile(checkpointer=saver)
-
-
-GRAPH_CONFIG = {"configurable": {"thread_id": "durable"}}
-
-
 def graph_start(db: str) -> None:
     """Run until the interrupt, then die by SIGKILL."""
     with SqliteSaver.from_conn_string(db) as saver:
-        build_graph(saver).invoke({"log": [], "answer": ""}, GRAPH_CONFIG)
-        print("interrupted", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
+        durability.run_until_interrupt(saver)
 
 
 def graph_resume(db: str) -> None:
     """Resume the interrupted thread and print its final state."""
-    from langgraph.types import Command
-
     with SqliteSaver.from_conn_string(db) as saver:
-        final = build_graph(saver).invoke(Command(resume="yes"), GRAPH_CONFIG)
-        print(repr(final), flush=True)
+        durability.resume(saver)
 
 
 if __name__ == "__main__":

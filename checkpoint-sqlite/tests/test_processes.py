@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlite_workers import GRAPH_CONFIG, build_graph, payload
 
 from pitstop.checkpoint.sqlite import SqliteSaver
+from pitstop.conformance import durability
+from pitstop.conformance.durability import checkpoint
 
 WORKERS = str(Path(__file__).with_name("sqlite_workers.py"))
 
@@ -30,60 +29,22 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
 
 def test_graph_killed_in_one_process_resumes_in_another(tmp_path: Path) -> None:
     pytest.importorskip("langgraph.graph")
-    from langgraph.types import Command
-
-    from pitstop.checkpoint.memory import InMemorySaver
-
     db = str(tmp_path / "durable.db")
-    a = _spawn("graph-start", db)
-    out, err = a.communicate(timeout=60)
-    assert a.returncode == -signal.SIGKILL, err
-    assert out.strip() == "interrupted"
-    b = _spawn("graph-resume", db)
-    out, err = b.communicate(timeout=60)
-    assert b.returncode == 0, err
-
-    reference = build_graph(InMemorySaver())
-    reference.invoke({"log": [], "answer": ""}, GRAPH_CONFIG)
-    expected = reference.invoke(Command(resume="yes"), GRAPH_CONFIG)
-    assert out.strip() == repr(expected)
-    assert expected["log"] == ["asked", "answer:yes", "finished"]
+    out = durability.kill_at_interrupt_then_resume(
+        [sys.executable, WORKERS, "graph-start", db], [sys.executable, WORKERS, "graph-resume", db]
+    )
     with SqliteSaver.from_conn_string(db) as saver:
-        history = list(build_graph(saver).get_state_history(GRAPH_CONFIG))
-    assert [h.metadata["step"] for h in history] == [3, 2, 1, 0, -1]
+        durability.check_resumed(out, saver)
 
 
 def test_sigkill_during_puts_leaves_only_complete_checkpoints(tmp_path: Path) -> None:
     rng = random.Random(4)
     db = str(tmp_path / "kill.db")
-    last_seen = 0
     for _ in range(12):
-        child = _spawn("puts", db)
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.02, 0.25))
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-        assert child.returncode == -signal.SIGKILL
+        durability.kill_after_ready([sys.executable, WORKERS, "puts", db], rng.uniform(0.02, 0.25))
         with SqliteSaver.from_conn_string(db) as saver:
-            listed = list(saver.list({"configurable": {"thread_id": "t"}}))
-            steps = [t.metadata["step"] for t in listed]
-            assert steps == list(range(len(steps), 0, -1))  # no gap: committed in order
-            for tup in listed:
-                n = tup.metadata["step"]
-                assert tup.checkpoint["channel_values"] == {"data": payload(n), "n": n}
-                writes = tup.pending_writes or []
-                assert writes in (
-                    [],
-                    [(f"task-{n}", "a", n), (f"task-{n}", "b", payload(n)), (f"task-{n}", "c", -n)],
-                )
-            latest = saver.get_tuple({"configurable": {"thread_id": "t"}})
-            if listed:
-                assert latest is not None
-                assert latest.checkpoint["id"] == listed[0].checkpoint["id"]
-            assert len(steps) >= last_seen  # the next child restarts at step 1 (same ids)
-            last_seen = 0
-            saver.delete_thread("t")
+            durability.check_put_survivors(saver)  # may be empty: killed before the first commit
+            saver.delete_thread(durability.THREAD_ID)  # the next child restarts at step 1
 
 
 def test_four_processes_two_threads_each_lose_nothing(tmp_path: Path) -> None:
@@ -119,8 +80,6 @@ def _file_size(path: str) -> int:
 
 
 def test_a_pruned_file_gives_space_back(tmp_path: Path) -> None:
-    from sqlite_workers import checkpoint
-
     db = str(tmp_path / "vacuum.db")
     with SqliteSaver.from_conn_string(db) as saver:
         parent: Any = None
