@@ -690,3 +690,71 @@ async def test_async_writes_on_a_closed_connection_fail_their_callers(tmp_path: 
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(r, ValueError) for r in results), results
+
+
+# -- async reads on the loop's thread ----------------------------------------------------------
+
+
+async def test_async_get_tuple_reads_on_the_loop_or_through_the_hop(tmp_path: Path) -> None:
+    import threading
+
+    import aiosqlite
+
+    db = str(tmp_path / "r.db")
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        await saver.aput(cfg("t"), checkpoint(1, {}), {"step": 1}, {})  # type: ignore[arg-type]
+        hops = 0
+        run = saver._run
+
+        async def counting_run(fn: Any, *args: Any) -> Any:
+            nonlocal hops
+            hops += 1
+            return await run(fn, *args)
+
+        saver._run = counting_run  # type: ignore[method-assign]
+        found = await saver.aget_tuple(cfg("t"))
+        assert found is not None
+        assert found.metadata["step"] == 1
+        assert hops == 0  # an idle connection: read on the loop's thread
+        # a hop holding the connection: the read waits its turn through aiosqlite's thread
+        saver._lock.acquire()
+        threading.Timer(0.05, saver._lock.release).start()
+        found = await saver.aget_tuple(cfg("t"))
+        assert found is not None
+        assert hops == 1
+    # a connection bound to aiosqlite's thread (sqlite3's default) cannot be read elsewhere
+    conn = await aiosqlite.connect(db, isolation_level=None)
+    try:
+        saver = AsyncSqliteSaver(conn)
+        for _ in range(2):
+            found = await saver.aget_tuple(cfg("t"))
+            assert found is not None
+            assert found.metadata["step"] == 1
+        assert saver._inline_reads is False
+    finally:
+        await conn.close()
+
+
+def test_a_busy_database_is_not_waited_for_on_the_loop(tmp_path: Path) -> None:
+    from pitstop.checkpoint.sqlite import _ops
+
+    db = str(tmp_path / "b.db")
+    with SqliteSaver.from_conn_string(db) as saver:
+        saver.put(cfg("t"), checkpoint(1, {}), {"step": 1}, {})  # type: ignore[arg-type]
+        sql, params = saver._latest_query(cfg("t"))
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("PRAGMA busy_timeout = 30000")
+    try:
+        assert _ops.read_page_now(reader, sql, params, 30000) is None  # at once, not in 30 s
+        assert reader.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+        holder.execute("COMMIT")
+        holder.close()  # the exclusive lock goes with the connection
+        page = _ops.read_page_now(reader, sql, params, 30000)
+        assert page is not None
+        assert len(page[0]) == 1
+    finally:
+        holder.close()
+        reader.close()

@@ -35,7 +35,9 @@ __all__ = [
     "put",
     "put_writes",
     "read_page",
+    "read_page_now",
     "run_writes",
+    "under",
     "setup",
     "sweep",
 ]
@@ -248,7 +250,35 @@ def put_writes(
 # -- reads -------------------------------------------------------------------------------------
 
 
-def read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Page:
+def under(lock: Any, fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
+    """``fn(conn, *args)`` holding ``lock`` (the async saver's hops: see ``read_page_now``)."""
+    with lock:
+        return fn(conn, *args)
+
+
+def read_page_now(
+    conn: sqlite3.Connection, sql: str, params: dict[str, Any], busy_timeout_ms: int
+) -> Page | None:
+    """``read_page`` without ever waiting: ``None`` when the database is busy.
+
+    For a read on the event loop's thread: ``busy_timeout`` is 0 for the statement (a WAL reader
+    is almost never busy; when it is, the caller reads through aiosqlite's thread instead) and
+    set back afterwards.
+    """
+    conn.execute(q.BUSY_TIMEOUT.format(milliseconds=0))
+    try:
+        return read_page(conn, sql, params, attempts=1)
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            return None
+        raise
+    finally:
+        conn.execute(q.BUSY_TIMEOUT.format(milliseconds=int(busy_timeout_ms)))
+
+
+def read_page(
+    conn: sqlite3.Connection, sql: str, params: dict[str, Any], *, attempts: int = ATTEMPTS
+) -> Page:
     """One page of checkpoints with their values and pending writes (one statement, one hop).
 
     A single ``SELECT`` sees one snapshot, so no explicit transaction is needed. Checkpoint rows
@@ -258,12 +288,12 @@ def read_page(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Pag
     blob)``: the records the page's delta values are built on.
     """
     delay = 0.005
-    for attempt in range(ATTEMPTS):
+    for attempt in range(attempts):
         try:
             found = conn.execute(sql, params).fetchall()
             break
         except sqlite3.OperationalError as exc:
-            if not is_busy(exc) or attempt == ATTEMPTS - 1:
+            if not is_busy(exc) or attempt == attempts - 1:
                 raise
             time.sleep(delay)
             delay *= 2

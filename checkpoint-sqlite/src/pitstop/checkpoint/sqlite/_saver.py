@@ -31,6 +31,7 @@ from pitstop.checkpoint.base.bridge import SyncSaverAsyncAPI
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _ops
 from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
+from pitstop.checkpoint.sqlite._ops import Page
 
 __all__ = ["SqliteSaver"]
 
@@ -144,6 +145,10 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
             queued.clear()
         return taken
 
+    def _read_page(self, sql: str, params: dict[str, Any]) -> Page:
+        """One page of checkpoints (``_ops.read_page``): ``get_tuple``'s read."""
+        return self._run(_ops.read_page, sql, params)
+
     def setup(self) -> None:
         """Create or migrate the schema (idempotent; also run on first use).
 
@@ -161,7 +166,7 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
         self.setup()
         sql, params = self._latest_query(config)
-        found = self._decode_page(self._run(_ops.read_page, sql, params))
+        found = self._decode_page(self._read_page(sql, params))
         return found[0] if found else None
 
     def list(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio  # ASYNC
 import builtins
+import sqlite3  # ASYNC
 import threading
 import time
 import weakref  # ASYNC
@@ -31,7 +32,7 @@ from pitstop.checkpoint.base.bridge import AsyncSaverSyncAPI
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _ops
 from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
-from pitstop.checkpoint.sqlite._ops import Page  # ASYNC
+from pitstop.checkpoint.sqlite._ops import Page
 
 __all__ = ["AsyncSqliteSaver"]
 
@@ -100,6 +101,8 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         # Writes waiting to be committed (group commit, see `_write`).
         self._queued: builtins.list[_ops.Write] = []
         self._queue_lock = threading.Lock()
+        if True:  # ASYNC: reads on the loop's thread (see `_read_page`) until one cannot be
+            self._inline_reads = True
         if True:  # ASYNC: per event loop, its queued writes and the task sending them
             self._flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (
                 weakref.WeakKeyDictionary()
@@ -140,7 +143,9 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         if True:  # ASYNC: one hop to aiosqlite's thread, which owns the sqlite3 connection
             # aiosqlite has no public "run this on the connection thread"; `_execute` is what
             # each of its own methods uses. One hop per operation instead of one per statement.
-            result: T = await self.conn._execute(fn, self.conn._conn, *args)  # type: ignore[no-untyped-call]
+            # Under `_lock` (held on aiosqlite's thread): a read on the loop (`_read_page`) only
+            # runs while no hop is using the connection.
+            result: T = await self.conn._execute(_ops.under, self._lock, fn, self.conn._conn, *args)  # type: ignore[no-untyped-call]
         else:
             with self._lock:
                 result = fn(self.conn, *args)
@@ -181,6 +186,30 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             queued.clear()
         return taken
 
+    async def _read_page(self, sql: str, params: dict[str, Any]) -> Page:
+        """One page of checkpoints (``_ops.read_page``): ``get_tuple``'s read."""
+        if True:  # ASYNC: on the loop's thread when the connection is idle, else one hop
+            # A one-checkpoint read is ~40 us of SQLite work on cached pages, less than a hop
+            # to aiosqlite's thread and back (~60 us idle, more under load) and less than the
+            # decoding that follows on the loop anyway. It runs only if no hop holds the
+            # connection (`_lock`), never waits for a lock (busy: one hop instead), and needs a
+            # connection usable from this thread (`check_same_thread=False`, as
+            # `from_conn_string` opens it); otherwise, and for listings, reads take the hop.
+            if self._inline_reads and self._lock.acquire(blocking=False):
+                try:
+                    page = _ops.read_page_now(
+                        self.conn._conn, sql, params, int(self.busy_timeout * 1000)
+                    )
+                except sqlite3.ProgrammingError as exc:  # bound to aiosqlite's thread, closed...
+                    if "thread" in str(exc):
+                        self._inline_reads = False
+                    page = None
+                finally:
+                    self._lock.release()
+                if page is not None:
+                    return page
+        return await self._run(_ops.read_page, sql, params)
+
     if True:  # ASYNC: the sync saver commits on the caller's thread (see `_write`)
 
         async def _flush(self, flusher: _Flusher) -> None:
@@ -193,7 +222,9 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
                     return taken
 
                 try:
-                    await self.conn._execute(_ops.run_writes, self.conn._conn, take)  # type: ignore[no-untyped-call]
+                    await self.conn._execute(  # type: ignore[no-untyped-call]
+                        _ops.under, self._lock, _ops.run_writes, self.conn._conn, take
+                    )
                 except BaseException as exc:  # the connection closed, the loop is ending...
                     error = exc if isinstance(exc, Exception) else asyncio.CancelledError()
                     for write in [*taken, *self._take(flusher.queued)]:
@@ -227,7 +258,7 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
         await self.asetup()
         sql, params = self._latest_query(config)
-        found = self._decode_page(await self._run(_ops.read_page, sql, params))
+        found = self._decode_page(await self._read_page(sql, params))
         return found[0] if found else None
 
     async def alist(
