@@ -57,21 +57,42 @@ def _put(
     return cp["id"]
 
 
-def _slow_checkpoint_inserts(schema: str, seconds: float) -> None:
-    """A trigger sleeping in every checkpoint insert of ``schema`` (a put holds its locks)."""
+def _slow_trigger(
+    schema: str, seconds: float, name: str, *, event: str, table: str, each: str, returns: str
+) -> None:
+    """A trigger ``name`` on ``schema.table`` sleeping ``seconds`` at ``event`` (``BEFORE
+    INSERT``, ...) for each ``each`` (``ROW``/``STATEMENT``): the statement holds its locks."""
     with psycopg.connect(URI, autocommit=True) as conn:
         conn.execute(
             sql.SQL(
-                "CREATE FUNCTION {}.slow_put() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_sleep({}); RETURN NEW; END $$"
-            ).format(sql.Identifier(schema), sql.Literal(seconds))
+                "CREATE FUNCTION {}.{}() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN PERFORM pg_sleep({}); RETURN " + returns + "; END $$"
+            ).format(sql.Identifier(schema), sql.Identifier(name), sql.Literal(seconds))
         )
         conn.execute(
             sql.SQL(
-                "CREATE TRIGGER slow_put BEFORE INSERT ON {}.pitstop_checkpoints "
-                "FOR EACH ROW EXECUTE FUNCTION {}.slow_put()"
-            ).format(sql.Identifier(schema), sql.Identifier(schema))
+                "CREATE TRIGGER {} " + event + " ON {}.{} FOR " + each + " EXECUTE FUNCTION {}.{}()"
+            ).format(
+                sql.Identifier(name),
+                sql.Identifier(schema),
+                sql.Identifier(table),
+                sql.Identifier(schema),
+                sql.Identifier(name),
+            )
         )
+
+
+def _slow_checkpoint_inserts(schema: str, seconds: float) -> None:
+    """Every checkpoint insert of ``schema`` sleeps (a put holds its locks)."""
+    _slow_trigger(
+        schema,
+        seconds,
+        "slow_put",
+        event="BEFORE INSERT",
+        table="pitstop_checkpoints",
+        each="ROW",
+        returns="NEW",
+    )
 
 
 def _race(collect: Callable[[PostgresSaver], None], delay: float, *, fork: bool) -> None:
@@ -131,20 +152,16 @@ def test_collection_racing_a_delta_put_keeps_its_base(name: str, fork: bool) -> 
 
 
 def _slow_value_deletes(schema: str, seconds: float) -> None:
-    """A trigger sleeping in every value delete of ``schema`` (a collection holds its lock)."""
-    with psycopg.connect(URI, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL(
-                "CREATE FUNCTION {}.slow_delete() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_sleep({}); RETURN OLD; END $$"
-            ).format(sql.Identifier(schema), sql.Literal(seconds))
-        )
-        conn.execute(
-            sql.SQL(
-                "CREATE TRIGGER slow_delete BEFORE DELETE ON {}.pitstop_checkpoint_blobs "
-                "FOR EACH STATEMENT EXECUTE FUNCTION {}.slow_delete()"
-            ).format(sql.Identifier(schema), sql.Identifier(schema))
-        )
+    """Every value delete of ``schema`` sleeps (a collection holds its lock)."""
+    _slow_trigger(
+        schema,
+        seconds,
+        "slow_delete",
+        event="BEFORE DELETE",
+        table="pitstop_checkpoint_blobs",
+        each="STATEMENT",
+        returns="OLD",
+    )
 
 
 @pytest.mark.parametrize("name", sorted(COLLECTORS))
