@@ -176,29 +176,26 @@ def run_writes(conn: sqlite3.Connection, take: Callable[[], list[Write]]) -> lis
             conn.execute(q.SAVEPOINT)
             try:
                 write.result, write.error = write.fn(conn, *write.args), None
-            except sqlite3.OperationalError as exc:
-                if is_busy(exc):  # the whole batch is retried
-                    raise
-                conn.execute(q.ROLLBACK_TO_SAVEPOINT)
-                write.result, write.error = None, exc
             except Exception as exc:
+                if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
+                    raise  # the whole batch is retried
                 conn.execute(q.ROLLBACK_TO_SAVEPOINT)
                 write.result, write.error = None, exc
             conn.execute(q.RELEASE_SAVEPOINT)
 
+    failure: BaseException | None = None
     try:
         transaction(conn, q.BEGIN_IMMEDIATE, body)
     except BaseException as exc:  # nothing of the batch was committed
-        if batch is None:
-            batch = take()
-        for write in batch:
-            write.result, write.error, write.done = None, exc, True
-        if not isinstance(exc, Exception):  # KeyboardInterrupt, ...: the batch failed with it
-            raise
-    if batch is None:  # pragma: no cover - body always runs or the except branch takes
+        failure = exc
+    if batch is None:  # BEGIN failed before the batch was taken
         batch = take()
     for write in batch:
+        if failure is not None:
+            write.result, write.error = None, failure
         write.done = True
+    if failure is not None and not isinstance(failure, Exception):
+        raise failure  # KeyboardInterrupt, ...: the batch failed with it
     return batch
 
 

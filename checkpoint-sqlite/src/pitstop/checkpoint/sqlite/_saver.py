@@ -85,8 +85,8 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         self.conn = conn
         self._lock = threading.Lock()
         # Writes waiting to be committed (group commit, see `_write`).
-        self._queued: builtins.list[_ops.Write] = []
         self._queue_lock = threading.Lock()
+        self._queued: builtins.list[_ops.Write] = []
 
     @classmethod
     @contextmanager

@@ -99,14 +99,15 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         self.conn = conn
         self._lock = threading.Lock()
         # Writes waiting to be committed (group commit, see `_write`).
-        self._queued: builtins.list[_ops.Write] = []
         self._queue_lock = threading.Lock()
-        if True:  # ASYNC: reads on the loop's thread (see `_read_page`) until one cannot be
-            self._inline_reads = True
         if True:  # ASYNC: per event loop, its queued writes and the task sending them
             self._flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (
                 weakref.WeakKeyDictionary()
             )
+        else:
+            self._queued: builtins.list[_ops.Write] = []
+        if True:  # ASYNC: reads on the loop's thread (see `_read_page`) until one cannot be
+            self._inline_reads = True
         if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSaverSyncAPI)
             self._init_bridge()
 
