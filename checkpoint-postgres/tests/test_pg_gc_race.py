@@ -16,9 +16,10 @@ would not).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -95,13 +96,10 @@ def _slow_checkpoint_inserts(schema: str, seconds: float) -> None:
     )
 
 
-def _race(collect: Callable[[PostgresSaver], None], delay: float, *, fork: bool) -> None:
-    """Writer builds a delta on a value; ``collect`` (another saver) frees it meanwhile.
-
-    History: c1 items=[1] (v1, full), then another saver writes c2 items=[9] (v2, full), so
-    keep-latest keeps c2 and frees v1. The writer (whose encoder remembers v1) then puts c3
-    items=[1, 2], a delta on v1, forked from c1 (``fork``) or from c2.
-    """
+@contextlib.contextmanager
+def _history() -> Iterator[tuple[str, PostgresSaver, PostgresSaver, str, str]]:
+    """``(schema, writer, other, first, second)``: two savers on a fresh schema and the history
+    c1 items=[1] (v1, full, by ``writer``), c2 items=[9] (v2, full, by ``other``), run "old"."""
     schema = new_schema()
     with (
         psycopg.connect(URI, autocommit=True) as c1,
@@ -111,6 +109,30 @@ def _race(collect: Callable[[PostgresSaver], None], delay: float, *, fork: bool)
         other = PostgresSaver(c2, schema=schema)
         first = _put(writer, "t", None, [1], 1, run_id="old")
         second = _put(other, "t", first, [9], 2, run_id="old")
+        yield schema, writer, other, first, second
+
+
+def _check_read_back(schema: str) -> list[int]:
+    """Every checkpoint left reads back whole, from a saver with no cache; the steps listed."""
+    steps = []
+    with psycopg.connect(URI, autocommit=True) as c3:
+        reader = PostgresSaver(c3, schema=schema)
+        for item in reader.list(_cfg("t")):
+            step = item.metadata["step"]
+            steps.append(step)
+            expected = {1: [1], 2: [9], 3: [1, 2]}[step]
+            assert item.checkpoint["channel_values"] == {"items": expected}
+    return steps
+
+
+def _race(collect: Callable[[PostgresSaver], None], delay: float, *, fork: bool) -> None:
+    """Writer builds a delta on a value; ``collect`` (another saver) frees it meanwhile.
+
+    History: c1 items=[1] (v1, full), then another saver writes c2 items=[9] (v2, full), so
+    keep-latest keeps c2 and frees v1. The writer (whose encoder remembers v1) then puts c3
+    items=[1, 2], a delta on v1, forked from c1 (``fork``) or from c2.
+    """
+    with _history() as (schema, writer, other, first, second):
         _slow_checkpoint_inserts(schema, SLOW_PUT)
         errors: list[BaseException] = []
 
@@ -126,13 +148,7 @@ def _race(collect: Callable[[PostgresSaver], None], delay: float, *, fork: bool)
         collect(other)
         racing.join()
         assert not errors, errors
-        # every checkpoint left reads back whole, from a saver with no cache
-        with psycopg.connect(URI, autocommit=True) as c3:
-            reader = PostgresSaver(c3, schema=schema)
-            for item in reader.list(_cfg("t")):
-                step = item.metadata["step"]
-                expected = {1: [1], 2: [9], 3: [1, 2]}[step]
-                assert item.checkpoint["channel_values"] == {"items": expected}
+        _check_read_back(schema)
 
 
 COLLECTORS: dict[str, Callable[[PostgresSaver], None]] = {
@@ -167,28 +183,11 @@ def _slow_value_deletes(schema: str, seconds: float) -> None:
 @pytest.mark.parametrize("name", sorted(COLLECTORS))
 def test_a_delta_put_during_a_collection_sees_its_base_gone(name: str) -> None:
     for delay in (0.05, 0.15):
-        schema = new_schema()
-        with (
-            psycopg.connect(URI, autocommit=True) as c1,
-            psycopg.connect(URI, autocommit=True) as c2,
-        ):
-            writer = PostgresSaver(c1, schema=schema)
-            other = PostgresSaver(c2, schema=schema)
-            first = _put(writer, "t", None, [1], 1, run_id="old")
-            second = _put(other, "t", first, [9], 2, run_id="old")
+        with _history() as (schema, writer, other, first, _):
             _slow_value_deletes(schema, SLOW_PUT)
             collecting = threading.Thread(target=COLLECTORS[name], args=(other,))
             collecting.start()
             time.sleep(delay)  # the collection sleeps in its delete, holding the thread's lock
             _put(writer, "t", first, [1, 2], 3, run_id="new")
             collecting.join()
-            with psycopg.connect(URI, autocommit=True) as c3:
-                reader = PostgresSaver(c3, schema=schema)
-                steps = []
-                for item in reader.list(_cfg("t")):
-                    step = item.metadata["step"]
-                    steps.append(step)
-                    expected = {1: [1], 2: [9], 3: [1, 2]}[step]
-                    assert item.checkpoint["channel_values"] == {"items": expected}
-                assert 3 in steps
-        del second
+            assert 3 in _check_read_back(schema)
