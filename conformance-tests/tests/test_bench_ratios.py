@@ -189,19 +189,22 @@ def other_saver() -> Any:
     return saver()
 
 
+TWO_TRIALS = [
+    "bench",
+    "pitstop.conformance.memory:saver",
+    "--baseline",
+    "test_bench_ratios:other_saver",
+    "--trials",
+    "2",
+    "--repeat",
+    "1",
+]
+"""A CLI run of two trials of one round, the in-memory saver against ``other_saver``."""
+
+
 def test_cli_trials_report_medians(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     chart = tmp_path / "bench.png"
-    args = [
-        "bench",
-        "pitstop.conformance.memory:saver",
-        "--baseline",
-        "test_bench_ratios:other_saver",
-        "--trials",
-        "2",
-        "--repeat",
-        "1",
-        "--json",
-    ]
+    args = [*TWO_TRIALS, "--json"]
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -222,18 +225,7 @@ def test_cli_trials_report_medians(capsys: pytest.CaptureFixture[str], tmp_path:
 
 
 def test_cli_trials_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "bench",
-            "pitstop.conformance.memory:saver",
-            "--baseline",
-            "test_bench_ratios:other_saver",
-            "--trials",
-            "2",
-            "--repeat",
-            "1",
-        ]
-    )
+    code = main(TWO_TRIALS)
     out = capsys.readouterr().out
     assert code == 0
     assert out.count("trial 1 of 2 (load average ") == 1
