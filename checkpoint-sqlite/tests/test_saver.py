@@ -758,3 +758,29 @@ def test_a_busy_database_is_not_waited_for_on_the_loop(tmp_path: Path) -> None:
     finally:
         holder.close()
         reader.close()
+
+
+async def test_setup_runs_on_first_use_of_a_fresh_file(tmp_path: Path) -> None:
+    import aiosqlite
+
+    conn = await aiosqlite.connect(str(tmp_path / "a.db"), isolation_level=None)
+    try:
+        asaver = AsyncSqliteSaver(conn)
+        assert not asaver.is_setup
+        await asaver.aput(cfg("t"), checkpoint(1, {}), {"step": 1}, {})  # type: ignore[arg-type]
+        assert asaver.is_setup
+        found = await asaver.aget_tuple(cfg("t"))
+        assert found is not None
+    finally:
+        await conn.close()
+    plain = sqlite3.connect(str(tmp_path / "s.db"), isolation_level=None, check_same_thread=False)
+    try:
+        saver = SqliteSaver(plain)
+        assert not saver.is_setup
+        assert saver.get_tuple(cfg("t")) is None  # a read on a fresh file creates the schema
+        assert saver.is_setup
+        assert plain.execute("SELECT count(*) FROM pitstop_checkpoint_migrations").fetchone() != (
+            0,
+        )
+    finally:
+        plain.close()
