@@ -741,18 +741,20 @@ def test_a_busy_database_is_not_waited_for_on_the_loop(tmp_path: Path) -> None:
     db = str(tmp_path / "b.db")
     with SqliteSaver.from_conn_string(db) as saver:
         saver.put(cfg("t"), checkpoint(1, {}), {"step": 1}, {})  # type: ignore[arg-type]
-        sql, params = saver._latest_query(cfg("t"))
+        sql, params, _, _ = saver._latest_query(cfg("t"))
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     reader = sqlite3.connect(db, isolation_level=None)
     reader.execute("PRAGMA busy_timeout = 30000")
     try:
-        assert _ops.read_page_now(reader, sql, params, 30000) is None  # at once, not in 30 s
+        assert _ops.read_page_now(reader, sql, params, None, 30000) is None  # at once
         assert reader.execute("PRAGMA busy_timeout").fetchone() == (30000,)
         holder.execute("COMMIT")
         holder.close()  # the exclusive lock goes with the connection
-        page = _ops.read_page_now(reader, sql, params, 30000)
+        read = _ops.read_page_now(reader, sql, params, None, 30000)
+        assert read is not None
+        page = read[1]
         assert page is not None
         assert len(page[0]) == 1
     finally:

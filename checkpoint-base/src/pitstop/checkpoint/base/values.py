@@ -40,14 +40,23 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgpack
 
 from pitstop.checkpoint.errors import CorruptRecordError, InvalidArgumentError
 from pitstop.checkpoint.serde.base import SerializerProtocol
 
-__all__ = ["DELTA_TAG", "ZSTD_SUFFIX", "DeltaEncoder", "Record", "delta_chain"]
+__all__ = [
+    "DELTA_TAG",
+    "NOT_LOADED",
+    "ZSTD_SUFFIX",
+    "DeltaEncoder",
+    "Prepared",
+    "Record",
+    "delta_chain",
+    "join_documents",
+]
 
 Record = tuple[str, bytes]
 DELTA_TAG: Final = "pitstop-delta"
@@ -118,6 +127,14 @@ def _array_header(count: int) -> bytes:
     return b"\xdd" + count.to_bytes(4, "big")
 
 
+def join_documents(payloads: list[bytes]) -> bytes:
+    """One msgpack array whose items are ``payloads``, each a whole msgpack document.
+
+    Decoding it gives the list of what decoding each payload gives, in one serializer call.
+    """
+    return _array_header(len(payloads)) + b"".join(payloads)
+
+
 def _items_of(record: Record) -> tuple[int, bytes] | None:
     """``(count, encoded items)`` of a ``"msgpack"`` array record, ``None`` for anything else."""
     if record[0] != "msgpack":
@@ -131,6 +148,35 @@ def _items_of(record: Record) -> tuple[int, bytes] | None:
 
 _Part = tuple[Record, tuple[int, bytes] | None]
 """A chain part: its record (the items it adds) and, when it is a msgpack array, its items."""
+
+NOT_LOADED: Final[Any] = object()
+"""``DeltaEncoder.finish(loaded=...)``'s default: the caller has not decoded the record."""
+
+
+class Prepared:
+    """A stored record made ready for the serializer: what decoding it costs before any object
+    is built (decompressing it, parsing and joining a delta's chain).
+
+    ``record`` is what the serializer reads: for a delta, the items of every chain part under
+    one msgpack array header (``None`` when a part is not such an array: the parts are then
+    decoded one by one). ``parts``, ``chain`` and ``position`` are a delta's (``parts`` is
+    ``None`` for a full record). Decoding it again builds new objects each time, so a reader
+    may keep a ``Prepared`` while the stored record is known to be unchanged.
+    """
+
+    __slots__ = ("chain", "parts", "position", "record")
+
+    def __init__(
+        self,
+        record: Record | None,
+        parts: list[_Part] | None,
+        chain: list[str],
+        position: int | None,
+    ) -> None:
+        self.record = record
+        self.parts = parts
+        self.chain = chain
+        self.position = position
 
 
 class _Known:
@@ -343,13 +389,22 @@ class DeltaEncoder:
         of one channel, e.g. a page of checkpoints sharing chain records; ``fetch`` is then
         only called for versions it does not hold yet.
         """
-        load = load or self.serde.loads_typed
+        return self.finish(self.prepare(record, fetch, parsed=parsed), load=load, remember=remember)
+
+    def prepare(
+        self,
+        record: Record,
+        fetch: Callable[[list[str]], Mapping[str, Record]],
+        *,
+        parsed: dict[str, Any] | None = None,
+    ) -> Prepared:
+        """Everything :meth:`decode` does before the serializer runs (see :class:`Prepared`).
+
+        ``fetch`` and ``parsed`` are as for :meth:`decode`.
+        """
         tag, payload = _unwrap(record)
         if tag != DELTA_TAG:
-            value = load((tag, payload))
-            if remember is not None and isinstance(value, list):
-                self._remember_read(remember, value, [], [0], [len(value)])
-            return value
+            return Prepared((tag, payload), None, [], None)
         chain, own, position = _parse_delta(payload)
         cache: dict[str, _Part] = {} if parsed is None else parsed
         found: Mapping[str, Record] | None = None
@@ -363,11 +418,35 @@ class DeltaEncoder:
                 part = cache[dep] = (record_of_dep, _items_of(record_of_dep))
             parts.append(part)
         parts.append((own, _items_of(own)))
-        value = self._join(parts, load)
+        return Prepared(_concat_lists(parts), parts, chain, position)
+
+    def finish(
+        self,
+        prepared: Prepared,
+        *,
+        load: Callable[[Record], Any] | None = None,
+        remember: tuple[str, str, str, str] | None = None,
+        loaded: Any = NOT_LOADED,
+    ) -> Any:
+        """The value of a prepared record: ``loaded`` if the caller already decoded
+        ``prepared.record`` (as part of a larger document, say), else decoded here.
+
+        May be called again on the same ``prepared`` (a reader keeping it): every call builds
+        new objects. ``remember`` is as for :meth:`decode`.
+        """
+        load = load or self.serde.loads_typed
+        parts = prepared.parts
+        if parts is None:  # a full record
+            value = load(cast(Record, prepared.record)) if loaded is NOT_LOADED else loaded
+            if remember is not None and isinstance(value, list):
+                self._remember_read(remember, value, [], [0], [len(value)])
+            return value
+        if type(loaded) is not list:
+            loaded = self._join(parts, prepared.record, load)
         if remember is not None:
-            positions, lengths = _layout_of(parts, position)
-            self._remember_read(remember, value, chain, positions, lengths)
-        return value
+            positions, lengths = _layout_of(parts, prepared.position)
+            self._remember_read(remember, loaded, prepared.chain, positions, lengths)
+        return loaded
 
     @staticmethod
     def _part(dep_record: Record | None, dep: str, *, first: bool) -> Record:
@@ -384,8 +463,9 @@ class DeltaEncoder:
         return _parse_delta(dep_payload)[1]
 
     @staticmethod
-    def _join(parts: list[_Part], load: Callable[[Record], Any]) -> list[Any]:
-        joined = _concat_lists(parts) if len(parts) > 1 else None
+    def _join(
+        parts: list[_Part], joined: Record | None, load: Callable[[Record], Any]
+    ) -> list[Any]:
         if joined is not None:
             try:
                 loaded = load(joined)

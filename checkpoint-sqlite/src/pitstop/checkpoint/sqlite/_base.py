@@ -10,7 +10,9 @@ import builtins
 import functools
 import json
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
@@ -30,10 +32,10 @@ from pitstop.checkpoint.base import (
     list_selection,
     metadata_matches,
 )
-from pitstop.checkpoint.base.values import DeltaEncoder
+from pitstop.checkpoint.base.values import NOT_LOADED, DeltaEncoder, Prepared, join_documents
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _queries as q
-from pitstop.checkpoint.sqlite._ops import Page, Row
+from pitstop.checkpoint.sqlite._ops import Page, Row, Stamp
 
 __all__ = ["PAGE_SIZE", "BaseSqliteSaver", "ListQuery"]
 
@@ -42,6 +44,11 @@ PAGE_SIZE: Final = 100
 
 PARSED_CHANNELS: Final = 64
 """Channels whose parsed chain records a saver keeps between reads (see ``_value``)."""
+
+RECENT_READS: Final = 64
+RECENT_BYTES: Final = 64 * 2**20
+"""``get_tuple`` reads a saver keeps, parsed, for reading them again while the database is
+unchanged (see ``BaseSqliteSaver._recent_read``): at most this many, and about this many bytes."""
 
 
 class ListQuery:
@@ -169,6 +176,55 @@ def _json_exact(value: Any, depth: int) -> bool:
     return False
 
 
+class _Ready:
+    """A checkpoint read and parsed (``BaseSqliteSaver._prepare_page``), not yet decoded.
+
+    ``row`` is its checkpoint row, ``channels`` its values ``(channel, version, prepared)``,
+    ``writes`` its pending writes ``(task_id, channel, record)``, ``doc`` every ``"msgpack"``
+    record among them (checkpoint, values, writes, in that order) as one msgpack array, and
+    ``size`` what it holds in bytes. Each ``_materialize`` builds new objects from it, so a
+    reader may keep it while the stored rows are unchanged.
+    """
+
+    __slots__ = ("channels", "count", "doc", "row", "size", "writes")
+
+    def __init__(
+        self,
+        row: Row,
+        channels: builtins.list[tuple[str, str, Prepared]],
+        writes: builtins.list[tuple[str, str, tuple[str, bytes]]],
+    ) -> None:
+        self.row = row
+        self.channels = channels
+        self.writes = writes
+        payloads: builtins.list[bytes] = []
+        if row[5] == "msgpack":
+            payloads.append(row[6])
+        for _, _, prepared in channels:
+            record = prepared.record
+            if record is not None and record[0] == "msgpack":
+                payloads.append(record[1])
+        for _, _, record in writes:
+            if record[0] == "msgpack":
+                payloads.append(record[1])
+        self.count = len(payloads)
+        self.doc = join_documents(payloads) if payloads else None
+        self.size = 2 * len(self.doc or b"") + len(row[6]) + sum(len(r[1]) for _, _, r in writes)
+
+    def decode_joined(self, loads: Callable[[tuple[str, bytes]], Any]) -> builtins.list[Any] | None:
+        """Every ``"msgpack"`` record decoded by one ``loads`` call, in ``doc`` order; ``None``
+        when there is none or the call fails (each record is then decoded alone)."""
+        if self.doc is None:
+            return None
+        try:
+            objects = loads(("msgpack", self.doc))
+        except Exception:
+            return None
+        if type(objects) is not list or len(objects) != self.count:
+            return None
+        return objects
+
+
 class BaseSqliteSaver(BaseCheckpointSaver):
     """Shared state and non-blocking logic of :class:`SqliteSaver` and :class:`AsyncSqliteSaver`.
 
@@ -196,6 +252,10 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         # (thread, ns, channel) -> {version: (stored record, its parsed chain part)}: a read
         # re-parses a chain record only when the stored bytes differ from what was parsed.
         self._parsed: dict[tuple[str, str, str], dict[str, tuple[Any, Any]]] = {}
+        # (thread, ns, checkpoint id or "") -> (stamp, checkpoint): recent get_tuple reads.
+        self._recent: OrderedDict[tuple[str, str, str], tuple[Stamp, _Ready]] = OrderedDict()
+        self._recent_bytes = 0
+        self._recent_lock = threading.Lock()
 
     @staticmethod
     def _forget(future: Any) -> None:
@@ -342,13 +402,58 @@ class BaseSqliteSaver(BaseCheckpointSaver):
 
         return ListQuery(sql(False), sql(True), params, filter or None, limit, in_namespace)
 
-    def _latest_query(self, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
-        """SQL and parameters reading the one checkpoint ``get_tuple(config)`` means."""
+    def _latest_query(
+        self, config: RunnableConfig
+    ) -> tuple[str, dict[str, Any], tuple[str, str, str], tuple[Stamp, _Ready] | None]:
+        """SQL and parameters reading the one checkpoint ``get_tuple(config)`` means, the key
+        of that read, and what the last read of that key found (see ``_recent_read``)."""
         thread_id, ns, checkpoint_id = self._parse_config(config)
         params: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns, "limit": 1}
         if checkpoint_id:
             params["checkpoint_id"] = checkpoint_id
-        return _list_sql(True, True, bool(checkpoint_id), False, False, False, True), params
+        sql = _list_sql(True, True, bool(checkpoint_id), False, False, False, True)
+        key = (thread_id, ns, checkpoint_id or "")
+        with self._recent_lock:
+            kept = self._recent.get(key)
+        return sql, params, key, kept
+
+    def _recent_read(
+        self,
+        key: tuple[str, str, str],
+        kept: tuple[Stamp, _Ready] | None,
+        read: tuple[Stamp, Page | None],
+    ) -> CheckpointTuple | None:
+        """The result of ``get_tuple`` from what ``_ops.read_page_unless`` returned.
+
+        No page means the database is unchanged since ``kept`` was read (its stamp is the
+        current one: nothing committed by any connection, no row changed through this one), so
+        the kept checkpoint is decoded again: new objects, without the statement and the chain
+        parsing. A page read is kept for next time, under the stamp taken before it was read.
+        """
+        stamp, page = read
+        if page is None:
+            if kept is None:  # pragma: no cover - only a kept read is compared
+                raise AssertionError("no page and nothing kept")
+            ready = kept[1]
+            with self._recent_lock:
+                if key in self._recent:
+                    self._recent.move_to_end(key)
+            return self._materialize(ready)
+        found = self._prepare_page(page)
+        if not found or found[0][0] is None:
+            return None
+        ready = found[0][0]
+        if ready.size <= RECENT_BYTES // 4:
+            with self._recent_lock:
+                recent = self._recent
+                old = recent.pop(key, None)
+                if old is not None:
+                    self._recent_bytes -= old[1].size
+                recent[key] = (stamp, ready)
+                self._recent_bytes += ready.size
+                while len(recent) > RECENT_READS or self._recent_bytes > RECENT_BYTES:
+                    self._recent_bytes -= recent.popitem(last=False)[1][1].size
+        return self._materialize(ready)
 
     def _corrupt(self, exc: Exception, row: Row, what: str) -> CorruptRecordError:
         return CorruptRecordError(
@@ -362,6 +467,16 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         self, page: Page, filter: Mapping[str, Any] | None = None
     ) -> builtins.list[CheckpointTuple | None]:
         """Checkpoint tuples of a page, in order; ``None`` for rows the filter rejects."""
+        result: builtins.list[CheckpointTuple | None] = []
+        for ready, metadata in self._prepare_page(page, filter):
+            result.append(None if ready is None else self._materialize(ready, metadata))
+        return result
+
+    def _prepare_page(
+        self, page: Page, filter: Mapping[str, Any] | None = None
+    ) -> builtins.list[tuple[_Ready | None, Any]]:
+        """``(ready, metadata)`` for each checkpoint of a page, in order: ``(None, None)`` for
+        rows the filter rejects; ``metadata`` is decoded only when a filter needed it."""
         rows, value_rows, write_rows, dep_rows = page
         chains: dict[tuple[str, str, str, str], tuple[str, bytes]] = {
             (t, n, ch, v): (ty, b) for t, n, ch, v, ty, b in dep_rows
@@ -380,92 +495,106 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                 writes[write_row[0]] = [write_row]
             else:
                 found.append(write_row)
-        # The serializer is called directly; only a failure goes through `_load` again, which
-        # raises the error naming the record (same result, without a wrapper per value).
-        loads = self.serde.loads_typed
-        load = self._load
-        make_config = self._make_config
         # The items each chain record adds, parsed once per page and channel: a listing's
         # checkpoints share most of their chains.
         parsed: dict[tuple[str, str, str], dict[str, Any]] = {}
-        json_loads = json.loads
-        result: builtins.list[CheckpointTuple | None] = []
+        result: builtins.list[tuple[_Ready | None, Any]] = []
         for row in rows:
-            rowid, thread_id, ns, checkpoint_id, parent_id, type_, blob, text, meta_type = row[:9]
-            where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
+            rowid, thread_id, ns, checkpoint_id = row[:4]
             metadata: Any = None
-            if meta_type is None:
-                try:
-                    metadata = json_loads(text)
-                except ValueError:
-                    metadata = None
-            if type(metadata) is not dict:
-                metadata = self._decode_metadata(row, where)
-            if filter and not metadata_matches(metadata, filter):
-                result.append(None)
-                continue
-            try:
-                checkpoint = loads((type_, blob))
-            except Exception:
-                checkpoint = load((type_, blob), **where)
-            if not isinstance(checkpoint, dict):
-                raise self._corrupt(TypeError("not a mapping"), row, "checkpoint")
-            channel_values: dict[str, Any] = {}
+            if filter:
+                metadata = self._decode_metadata(row)
+                if not metadata_matches(metadata, filter):
+                    result.append((None, None))
+                    continue
+            where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
+            channels: builtins.list[tuple[str, str, Prepared]] = []
             for _, channel, vtype, vblob, version in values.get(rowid, ()):
                 if vtype == "msgpack":  # a full value, uncompressed: no delta layer involved
-                    try:
-                        value = loads((vtype, vblob))
-                    except Exception:
-                        value = load((vtype, vblob), channel=channel, **where)
-                    if isinstance(value, list):
-                        self._values.remember_read((thread_id, ns, channel, version), value)
-                    channel_values[channel] = value
-                    continue
-                channel_values[channel] = self._value(
-                    (vtype, vblob), (thread_id, ns, channel, version), chains, where, parsed
-                )
-            checkpoint["channel_values"] = channel_values
-            pending: builtins.list[PendingWrite] = []
-            for _, task_id, channel, wtype, wblob in writes.get(rowid, ()):
-                try:
-                    value = loads((wtype, wblob))
-                except Exception:
-                    value = load((wtype, wblob), channel=channel, **where)
-                pending.append((task_id, channel, value))
-            result.append(
-                CheckpointTuple(
-                    config=make_config(thread_id, ns, checkpoint_id),
-                    checkpoint=checkpoint,  # type: ignore[arg-type]
-                    metadata=metadata,
-                    parent_config=make_config(thread_id, ns, parent_id) if parent_id else None,
-                    pending_writes=pending,
-                )
-            )
+                    prepared = Prepared((vtype, vblob), None, [], None)
+                else:
+                    prepared = self._prepare_value(
+                        (vtype, vblob), (thread_id, ns, channel, version), chains, where, parsed
+                    )
+                channels.append((channel, version, prepared))
+            pending = [(w[1], w[2], (w[3], w[4])) for w in writes.get(rowid, ())]
+            result.append((_Ready(row, channels, pending), metadata))
         # Once per page and channel (not per value): what the page parsed, for the next read.
         for channel_key, cache in parsed.items():
             if cache:
                 self._keep_parsed(channel_key, cache, chains)
         return result
 
-    def _value(
+    def _materialize(self, ready: _Ready, metadata: Any = None) -> CheckpointTuple:
+        """The checkpoint tuple of a prepared checkpoint, every object built anew.
+
+        Its ``"msgpack"`` records (the checkpoint, the values, the writes) are decoded by one
+        serializer call, as one array; if that fails, each is decoded alone, and the first
+        that fails raises the error naming it.
+        """
+        row = ready.row
+        thread_id, ns, checkpoint_id, parent_id, type_, blob = row[1:7]
+        where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
+        if metadata is None:
+            metadata = self._decode_metadata(row)
+        objects = ready.decode_joined(self.serde.loads_typed)
+        take = iter(objects).__next__ if objects is not None else None
+        load = self._load
+
+        def one(record: tuple[str, bytes], **named: Any) -> Any:
+            if take is not None and record[0] == "msgpack":
+                return take()
+            return load(record, **named, **where)
+
+        checkpoint = one((type_, blob))
+        if not isinstance(checkpoint, dict):
+            raise self._corrupt(TypeError("not a mapping"), row, "checkpoint")
+        channel_values: dict[str, Any] = {}
+        finish = self._values.finish
+        for channel, version, prepared in ready.channels:
+            record = prepared.record
+            loaded: Any = NOT_LOADED
+            if record is not None and record[0] == "msgpack" and take is not None:
+                loaded = take()
+
+            def load_part(part: tuple[str, bytes], channel: str = channel) -> Any:
+                return load(part, channel=channel, **where)
+
+            try:
+                channel_values[channel] = finish(
+                    prepared,
+                    load=load_part,
+                    remember=(thread_id, ns, channel, version),
+                    loaded=loaded,
+                )
+            except CorruptRecordError as exc:
+                if exc.thread_id is not None:
+                    raise
+                raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
+        checkpoint["channel_values"] = channel_values
+        pending: builtins.list[PendingWrite] = [
+            (task_id, channel, one(record, channel=channel))
+            for task_id, channel, record in ready.writes
+        ]
+        make_config = self._make_config
+        return CheckpointTuple(
+            config=make_config(thread_id, ns, checkpoint_id),
+            checkpoint=checkpoint,  # type: ignore[arg-type]
+            metadata=metadata,
+            parent_config=make_config(thread_id, ns, parent_id) if parent_id else None,
+            pending_writes=pending,
+        )
+
+    def _prepare_value(
         self,
         record: tuple[str, bytes],
         key: tuple[str, str, str, str],
         chains: Mapping[tuple[str, str, str, str], tuple[str, bytes]],
         where: Mapping[str, Any],
         parsed: dict[tuple[str, str, str], dict[str, Any]] | None = None,
-    ) -> Any:
-        """Decode a value record; a delta is rebuilt from the chain records read with it."""
+    ) -> Prepared:
+        """Prepare a value record; a delta's chain comes from the records read with it."""
         thread_id, ns, channel, _ = key
-        loads = self.serde.loads_typed
-
-        def load(typed: tuple[str, bytes]) -> Any:
-            # The serializer directly; only a failure goes through `_load` again, which raises
-            # the error naming the record.
-            try:
-                return loads(typed)
-            except Exception:
-                return self._load(typed, channel=channel, **where)
 
         def fetch(versions: builtins.list[str]) -> dict[str, tuple[str, bytes]]:
             found = ((v, chains.get((thread_id, ns, channel, v))) for v in versions)
@@ -485,12 +614,32 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                         if chains.get((thread_id, ns, channel, version)) == source:
                             cache[version] = part
         try:
-            value = self._values.decode(record, fetch, load=load, remember=key, parsed=cache)
+            return self._values.prepare(record, fetch, parsed=cache)
         except CorruptRecordError as exc:
             if exc.thread_id is not None:
                 raise
             raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
-        return value  # the page keeps its parsed parts once, at the end (see _decode_page)
+
+    def _value(
+        self,
+        record: tuple[str, bytes],
+        key: tuple[str, str, str, str],
+        chains: Mapping[tuple[str, str, str, str], tuple[str, bytes]],
+        where: Mapping[str, Any],
+    ) -> Any:
+        """Decode a value record; a delta is rebuilt from the chain records read with it."""
+        channel = key[2]
+        prepared = self._prepare_value(record, key, chains, where)
+
+        def load(part: tuple[str, bytes]) -> Any:
+            return self._load(part, channel=channel, **where)
+
+        try:
+            return self._values.finish(prepared, load=load, remember=key)
+        except CorruptRecordError as exc:
+            if exc.thread_id is not None:
+                raise
+            raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
 
     def _keep_parsed(
         self,
@@ -514,9 +663,10 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             except (KeyError, RuntimeError, StopIteration):  # another thread trimmed it
                 break
 
-    def _decode_metadata(self, row: Row, where: Mapping[str, Any]) -> CheckpointMetadata:
+    def _decode_metadata(self, row: Row) -> CheckpointMetadata:
         text, meta_type, meta_blob = row[7:10]
         if meta_type is not None:
+            where = {"thread_id": row[1], "checkpoint_ns": row[2], "checkpoint_id": row[3]}
             loaded = self._load((meta_type, meta_blob), **where)
         else:
             try:

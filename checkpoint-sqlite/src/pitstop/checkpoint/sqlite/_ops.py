@@ -34,8 +34,10 @@ __all__ = [
     "prune",
     "put",
     "put_writes",
+    "Stamp",
     "read_page",
     "read_page_now",
+    "read_page_unless",
     "run_writes",
     "under",
     "setup",
@@ -46,6 +48,10 @@ T = TypeVar("T")
 Row = tuple[Any, ...]
 Page = tuple[list[Row], list[Row], list[Row], list[Row]]
 """``(checkpoint rows, value rows, write rows, chain rows)`` of one page (see ``read_page``)."""
+
+Stamp = tuple[int, int]
+"""``(PRAGMA data_version, total_changes)`` of a connection: equal stamps mean the database is
+unchanged in between (see ``read_page_unless``)."""
 
 ATTEMPTS: Final = 6
 """Bounded retry of a transaction that still met SQLITE_BUSY after ``busy_timeout``."""
@@ -254,9 +260,13 @@ def under(lock: Any, fn: Callable[..., T], conn: sqlite3.Connection, *args: Any)
 
 
 def read_page_now(
-    conn: sqlite3.Connection, sql: str, params: dict[str, Any], busy_timeout_ms: int
-) -> Page | None:
-    """``read_page`` without ever waiting: ``None`` when the database is busy.
+    conn: sqlite3.Connection,
+    sql: str,
+    params: dict[str, Any],
+    known: Stamp | None,
+    busy_timeout_ms: int,
+) -> tuple[Stamp, Page | None] | None:
+    """``read_page_unless`` without ever waiting: ``None`` when the database is busy.
 
     For a read on the event loop's thread: ``busy_timeout`` is 0 for the statement (a WAL reader
     is almost never busy; when it is, the caller reads through aiosqlite's thread instead) and
@@ -264,13 +274,35 @@ def read_page_now(
     """
     conn.execute(q.BUSY_TIMEOUT.format(milliseconds=0))
     try:
-        return read_page(conn, sql, params, attempts=1)
+        return read_page_unless(conn, sql, params, known, attempts=1)
     except sqlite3.OperationalError as exc:
         if is_busy(exc):
             return None
         raise
     finally:
         conn.execute(q.BUSY_TIMEOUT.format(milliseconds=int(busy_timeout_ms)))
+
+
+def read_page_unless(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: dict[str, Any],
+    known: Stamp | None,
+    *,
+    attempts: int = ATTEMPTS,
+) -> tuple[Stamp, Page | None]:
+    """``(stamp, page)``: ``read_page``, or no page when the database is unchanged since the
+    stamp ``known`` (what the caller read then is still what it would read now).
+
+    The stamp is taken before the read: nothing committed by another connection or written
+    through this one can come between them unnoticed (a commit right after the stamp only makes
+    the next comparison fail).
+    """
+    (version,) = conn.execute(q.DATA_VERSION).fetchone()
+    stamp = (int(version), conn.total_changes)
+    if stamp == known:
+        return stamp, None
+    return stamp, read_page(conn, sql, params, attempts=attempts)
 
 
 def read_page(

@@ -20,6 +20,7 @@ __all__ = [
     "COPY_CHECKPOINTS",
     "COPY_DEPS",
     "COPY_WRITES",
+    "DATA_VERSION",
     "DELETE_BLOBS_OF_THREAD",
     "DELETE_CHECKPOINTS_BY_IDS",
     "DELETE_CHECKPOINTS_OF_RUNS",
@@ -104,6 +105,9 @@ VACUUM: Final = "PRAGMA incremental_vacuum;"
 """Give freed pages back to the file system (the file was created with auto_vacuum=INCREMENTAL)."""
 
 WAL_CHECKPOINT: Final = "PRAGMA wal_checkpoint(PASSIVE)"
+
+DATA_VERSION: Final = "PRAGMA data_version"
+"""Changes when another connection has committed to the database since this one last asked."""
 
 BUSY_TIMEOUT: Final = "PRAGMA busy_timeout = {milliseconds:d}"
 """PRAGMA takes no bound parameters: the only value formatted in is an ``int``."""

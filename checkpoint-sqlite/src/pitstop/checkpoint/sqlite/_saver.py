@@ -145,9 +145,12 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
             queued.clear()
         return taken
 
-    def _read_page(self, sql: str, params: dict[str, Any]) -> Page:
-        """One page of checkpoints (``_ops.read_page``): ``get_tuple``'s read."""
-        return self._run(_ops.read_page, sql, params)
+    def _read_page(
+        self, sql: str, params: dict[str, Any], known: _ops.Stamp | None
+    ) -> tuple[_ops.Stamp, Page | None]:
+        """``get_tuple``'s read (``_ops.read_page_unless``): no page if unchanged since
+        ``known``."""
+        return self._run(_ops.read_page_unless, sql, params, known)
 
     def setup(self) -> None:
         """Create or migrate the schema (idempotent; also run on first use).
@@ -165,9 +168,9 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
         self.setup()
-        sql, params = self._latest_query(config)
-        found = self._decode_page(self._read_page(sql, params))
-        return found[0] if found else None
+        sql, params, key, kept = self._latest_query(config)
+        read = self._read_page(sql, params, kept[0] if kept else None)
+        return self._recent_read(key, kept, read)
 
     def list(
         self,

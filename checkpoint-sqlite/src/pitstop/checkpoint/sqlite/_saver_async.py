@@ -187,8 +187,11 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             queued.clear()
         return taken
 
-    async def _read_page(self, sql: str, params: dict[str, Any]) -> Page:
-        """One page of checkpoints (``_ops.read_page``): ``get_tuple``'s read."""
+    async def _read_page(
+        self, sql: str, params: dict[str, Any], known: _ops.Stamp | None
+    ) -> tuple[_ops.Stamp, Page | None]:
+        """``get_tuple``'s read (``_ops.read_page_unless``): no page if unchanged since
+        ``known``."""
         if True:  # ASYNC: on the loop's thread when the connection is idle, else one hop
             # A one-checkpoint read is ~40 us of SQLite work on cached pages, less than a hop
             # to aiosqlite's thread and back (~60 us idle, more under load) and less than the
@@ -198,18 +201,18 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             # `from_conn_string` opens it); otherwise, and for listings, reads take the hop.
             if self._inline_reads and self._lock.acquire(blocking=False):
                 try:
-                    page = _ops.read_page_now(
-                        self.conn._conn, sql, params, int(self.busy_timeout * 1000)
+                    read = _ops.read_page_now(
+                        self.conn._conn, sql, params, known, int(self.busy_timeout * 1000)
                     )
                 except sqlite3.ProgrammingError as exc:  # bound to aiosqlite's thread, closed...
                     if "thread" in str(exc):
                         self._inline_reads = False
-                    page = None
+                    read = None
                 finally:
                     self._lock.release()
-                if page is not None:
-                    return page
-        return await self._run(_ops.read_page, sql, params)
+                if read is not None:
+                    return read
+        return await self._run(_ops.read_page_unless, sql, params, known)
 
     if True:  # ASYNC: the sync saver commits on the caller's thread (see `_write`)
 
@@ -258,9 +261,9 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Return the checkpoint ``config`` names, or the latest of its namespace."""
         await self.asetup()
-        sql, params = self._latest_query(config)
-        found = self._decode_page(await self._read_page(sql, params))
-        return found[0] if found else None
+        sql, params, key, kept = self._latest_query(config)
+        read = await self._read_page(sql, params, kept[0] if kept else None)
+        return self._recent_read(key, kept, read)
 
     async def alist(
         self,
