@@ -164,7 +164,7 @@ class Prepared:
     may keep a ``Prepared`` while the stored record is known to be unchanged.
     """
 
-    __slots__ = ("chain", "parts", "position", "record")
+    __slots__ = ("chain", "layout", "parts", "position", "record")
 
     def __init__(
         self,
@@ -177,6 +177,7 @@ class Prepared:
         self.parts = parts
         self.chain = chain
         self.position = position
+        self.layout: tuple[list[int] | None, list[int]] | None = None  # see `_layout_of`
 
 
 class _Known:
@@ -444,7 +445,9 @@ class DeltaEncoder:
         if type(loaded) is not list:
             loaded = self._join(parts, prepared.record, load)
         if remember is not None:
-            positions, lengths = _layout_of(parts, prepared.position)
+            if prepared.layout is None:
+                prepared.layout = _layout_of(parts, prepared.position)
+            positions, lengths = prepared.layout
             self._remember_read(remember, loaded, prepared.chain, positions, lengths)
         return loaded
 

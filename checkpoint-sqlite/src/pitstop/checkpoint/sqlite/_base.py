@@ -451,9 +451,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                     self._recent_bytes -= old[1].size
                 recent[key] = (stamp, ready)
                 self._recent_bytes += ready.size
-                while recent and (
-                    len(recent) > RECENT_READS or self._recent_bytes > RECENT_BYTES
-                ):
+                while recent and (len(recent) > RECENT_READS or self._recent_bytes > RECENT_BYTES):
                     self._recent_bytes -= recent.popitem(last=False)[1][1].size
         return self._materialize(ready)
 
