@@ -6,7 +6,9 @@ Runs ``pitstop.conformance.bench`` (the workloads of ``pitstop-conformance bench
 sync workloads on the sync savers and the async workloads on the async savers (each flavour
 through its native API), all on fresh files in one process, the savers interleaved per workload
 (ratios come from rounds measured side by side), and prints one table. The graph
-rows also list LangGraph's ``InMemorySaver``. ``--trials N`` repeats the whole run N times and
+rows also list LangGraph's ``InMemorySaver``. A second, short run times ``get_tuple`` on a
+saver keeping no results (``recent_reads=0``: a cold read every call) next to the official
+saver. ``--trials N`` repeats the whole run N times and
 then prints the median ops/s and the median of each row's per-trial ratios (the chart shows
 them, with the targets: 1x the official saver for sync rows, 2x for async rows). Not a test:
 nothing here is collected by pytest.
@@ -18,9 +20,9 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -67,13 +69,35 @@ def langgraph_memory() -> Any:
     return InMemorySaver()
 
 
-def run_once(repeat: int) -> list[bench.BenchResult]:
-    """One run: every workload, sync then async, the three savers interleaved."""
-    pairs = [
-        ("pitstop-sqlite", sync_saver, async_saver),
-        ("langgraph-sqlite", official_sync, official_async),
-        ("langgraph-memory", langgraph_memory, langgraph_memory),
-    ]
+def cold_sync() -> Any:
+    """``SqliteSaver`` keeping no ``get_tuple`` results: every read is a cold one."""
+    return sync_saver(recent_reads=0)
+
+
+def cold_async() -> Any:
+    """``AsyncSqliteSaver`` keeping no ``get_tuple`` results."""
+    return async_saver(recent_reads=0)
+
+
+SAVERS: Final = [
+    ("pitstop-sqlite", sync_saver, async_saver),
+    ("langgraph-sqlite", official_sync, official_async),
+    ("langgraph-memory", langgraph_memory, langgraph_memory),
+]
+"""The main run: every workload."""
+
+COLD: Final = [
+    ("pitstop-cold", cold_sync, cold_async),
+    ("langgraph-sqlite", official_sync, official_async),
+]
+"""The cold-read run: ``get_tuple`` with ``recent_reads=0``, next to the official saver."""
+
+
+def run_once(
+    repeat: int, pairs: Sequence[tuple[str, Any, Any]] = SAVERS, only: str | None = None
+) -> list[bench.BenchResult]:
+    """One run: every workload (or those ``only`` selects, a pytest ``-k`` expression), sync
+    then async, the savers interleaved."""
     merged = {name: bench.BenchResult(name) for name, _, _ in pairs}
     for api in ("sync", "async"):
         # One run per API with every saver in it: pitstop-conformance interleaves the factories
@@ -87,7 +111,11 @@ def run_once(repeat: int) -> list[bench.BenchResult]:
             for name, sync_factory, async_factory in pairs
         ]
         for (name, _, _), result in zip(
-            pairs, bench.run_bench(factories, repeat=repeat, apis=(api,)), strict=True
+            pairs,
+            bench.run_bench(
+                factories, repeat=repeat, apis=(api,), pytest_args=["-k", only] if only else ()
+            ),
+            strict=True,
         ):
             merged[name].ops.update(result.ops)
             if result.stored_bytes is not None:
@@ -115,13 +143,19 @@ def main() -> int:
     parser.add_argument("--chart", help="save a bar chart of the (median) ops/s to this path")
     args = parser.parse_args()
     trials: list[list[bench.BenchResult]] = []
+    cold: list[list[bench.BenchResult]] = []
     for trial in range(max(1, args.trials)):
         load = os.getloadavg()
         results = run_once(args.repeat)
         trials.append(results)
         print(f"trial {trial + 1} (load average before: {load[0]:.2f} {load[1]:.2f})")
         print(bench.render(results))
+        cold.append(run_once(args.repeat, COLD, only="get_tuple"))
+        print(bench.render(cold[-1]))
         print(flush=True)
+    if len(cold) > 1:
+        print(f"cold get_tuple, medians over {len(cold)} trials (median of per-trial ratios)")
+        print(bench.render(bench.median_results(cold), ratios=bench.median_ratios(cold)))
     ratios: list[dict[tuple[str, str], float]] | None = None
     if len(trials) > 1:
         results = bench.median_results(trials)

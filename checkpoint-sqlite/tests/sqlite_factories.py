@@ -28,10 +28,10 @@ def new_path() -> str:
 
 
 @contextlib.contextmanager
-def sync_saver(path: str | None = None) -> Iterator[SqliteSaver]:
-    """A ``SqliteSaver`` on a fresh file (or on ``path``)."""
+def sync_saver(path: str | None = None, **options: Any) -> Iterator[SqliteSaver]:
+    """A ``SqliteSaver`` on a fresh file (or on ``path``), with the saver's ``options``."""
     path = path or new_path()
-    with SqliteSaver.from_conn_string(path) as saver:
+    with SqliteSaver.from_conn_string(path, **options) as saver:
         saver.pitstop_path = path  # type: ignore[attr-defined]
         yield saver
 
@@ -46,8 +46,8 @@ def blocking(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
 
 
-def async_saver(path: str | None = None) -> Iterator[AsyncSqliteSaver]:
-    """An ``AsyncSqliteSaver`` on a fresh file (or on ``path``).
+def async_saver(path: str | None = None, **options: Any) -> Iterator[AsyncSqliteSaver]:
+    """An ``AsyncSqliteSaver`` on a fresh file (or on ``path``), with the saver's ``options``.
 
     A plain generator, not an async context manager: the suite's async graph scenarios call the
     factory from inside its running loop, where it cannot enter an async context manager.
@@ -55,7 +55,7 @@ def async_saver(path: str | None = None) -> Iterator[AsyncSqliteSaver]:
     path = path or new_path()
     conn = blocking(_connect(path))
     try:
-        saver = AsyncSqliteSaver(conn)
+        saver = AsyncSqliteSaver(conn, **options)
         saver.pitstop_path = path  # type: ignore[attr-defined]
         # The schema now, as the sync factory's from_conn_string does: a benchmark round on
         # fresh storage then times the workload, not the creation of the schema.

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlite_workers import checkpoint
 
-from pitstop.checkpoint.base import CheckpointTuple
+from pitstop.checkpoint.base import CheckpointTuple, InvalidArgumentError
 from pitstop.checkpoint.sqlite import AsyncSqliteSaver, SqliteSaver, _ops
 from pitstop.checkpoint.sqlite._base import RECENT_READS
 
@@ -188,3 +188,14 @@ async def test_async_reads_see_other_connections_on_the_loop_and_through_the_hop
             assert page_reads[0] == 3
             assert (await reader.aget_tuple(cfg("t"))) == found
             assert page_reads[0] == 3
+
+
+def test_recent_reads_zero_keeps_nothing(tmp_path: Path, page_reads: list[int]) -> None:
+    with pytest.raises(InvalidArgumentError, match="recent_reads"):
+        SqliteSaver(sqlite3.connect(":memory:"), recent_reads=-1)
+    with SqliteSaver.from_conn_string(str(tmp_path / "z.db"), recent_reads=0) as saver:
+        put_steps(saver, "t", 3)
+        page_reads[0] = 0
+        assert read(saver, "t") == read(saver, "t")
+        assert page_reads[0] == 2
+        assert not saver._recent

@@ -37,7 +37,7 @@ from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _queries as q
 from pitstop.checkpoint.sqlite._ops import Page, Row, Stamp
 
-__all__ = ["PAGE_SIZE", "BaseSqliteSaver", "ListQuery"]
+__all__ = ["PAGE_SIZE", "RECENT_BYTES", "RECENT_READS", "BaseSqliteSaver", "ListQuery"]
 
 PAGE_SIZE: Final = 100
 """Checkpoints read per round trip by ``list()``; nothing is held while the caller iterates."""
@@ -48,7 +48,8 @@ PARSED_CHANNELS: Final = 64
 RECENT_READS: Final = 64
 RECENT_BYTES: Final = 64 * 2**20
 """``get_tuple`` reads a saver keeps, parsed, for reading them again while the database is
-unchanged (see ``BaseSqliteSaver._recent_read``): at most this many, and about this many bytes."""
+unchanged (see ``BaseSqliteSaver._recent_read``): by default this many (the ``recent_reads``
+option), and at most about this many bytes."""
 
 
 class ListQuery:
@@ -231,6 +232,8 @@ class BaseSqliteSaver(BaseCheckpointSaver):
     Attributes:
         retention: the policy :meth:`sweep` applies when called without one.
         is_setup: whether :meth:`setup` has run on this connection.
+        recent_reads: how many ``get_tuple`` results are kept for reading again (see the
+            ``recent_reads`` option of the savers).
     """
 
     def __init__(
@@ -242,8 +245,12 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         clock: Callable[[], float] = time.time,
         compress: str | None = None,
         max_chain: int = 32,
+        recent_reads: int = RECENT_READS,
     ) -> None:
         super().__init__(serde=serde)
+        if recent_reads < 0:
+            raise InvalidArgumentError("recent_reads must be >= 0")
+        self.recent_reads = recent_reads
         self._values = DeltaEncoder(self.serde, max_chain=max_chain, compress=compress)
         self.retention = retention
         self.busy_timeout = busy_timeout
@@ -443,7 +450,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         if not found or found[0][0] is None:
             return None
         ready = found[0][0]
-        if ready.size <= RECENT_BYTES // 4:
+        if self.recent_reads and ready.size <= RECENT_BYTES // 4:
             with self._recent_lock:
                 recent = self._recent
                 old = recent.pop(key, None)
@@ -451,7 +458,9 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                     self._recent_bytes -= old[1].size
                 recent[key] = (stamp, ready)
                 self._recent_bytes += ready.size
-                while recent and (len(recent) > RECENT_READS or self._recent_bytes > RECENT_BYTES):
+                while recent and (
+                    len(recent) > self.recent_reads or self._recent_bytes > RECENT_BYTES
+                ):
                     self._recent_bytes -= recent.popitem(last=False)[1][1].size
         return self._materialize(ready)
 

@@ -30,7 +30,7 @@ from pitstop.checkpoint.base import (
 from pitstop.checkpoint.base.bridge import SyncSaverAsyncAPI
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _ops
-from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
+from pitstop.checkpoint.sqlite._base import PAGE_SIZE, RECENT_READS, BaseSqliteSaver
 from pitstop.checkpoint.sqlite._ops import Page
 
 __all__ = ["SqliteSaver"]
@@ -59,6 +59,11 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         compress: ``"zstd"`` compresses stored values (default ``None``: off).
         max_chain: a growing list is stored in full every ``max_chain + 1`` versions
             (``0`` stores every value in full).
+        recent_reads: how many ``get_tuple`` results to keep, parsed, for reading them again
+            while the database is unchanged (``0``: none). A kept result is used only when
+            ``PRAGMA data_version`` (commits by other connections and processes) and the
+            connection's ``total_changes`` (rows written through it by anyone) are what they
+            were when it was read, and is decoded anew each time: callers never share objects.
     """
 
     conn: sqlite3.Connection
@@ -73,6 +78,7 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         clock: Callable[[], float] = time.time,
         compress: str | None = None,
         max_chain: int = 32,
+        recent_reads: int = RECENT_READS,
     ) -> None:
         super().__init__(
             serde=serde,
@@ -81,6 +87,7 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
             clock=clock,
             compress=compress,
             max_chain=max_chain,
+            recent_reads=recent_reads,
         )
         self.conn = conn
         self._lock = threading.Lock()
@@ -99,6 +106,7 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         busy_timeout: float = 30.0,
         compress: str | None = None,
         max_chain: int = 32,
+        recent_reads: int = RECENT_READS,
     ) -> Iterator[SqliteSaver]:
         """Open a saver on a file path (or ``":memory:"``); the connection closes on exit."""
         conn = sqlite3.connect(conn_string, check_same_thread=False, isolation_level=None)
@@ -110,6 +118,7 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
                 busy_timeout=busy_timeout,
                 compress=compress,
                 max_chain=max_chain,
+                recent_reads=recent_reads,
             )
             saver.setup()
             yield saver

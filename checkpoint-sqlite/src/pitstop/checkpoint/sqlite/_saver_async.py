@@ -31,7 +31,7 @@ from pitstop.checkpoint.base import (
 from pitstop.checkpoint.base.bridge import AsyncSaverSyncAPI
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _ops
-from pitstop.checkpoint.sqlite._base import PAGE_SIZE, BaseSqliteSaver
+from pitstop.checkpoint.sqlite._base import PAGE_SIZE, RECENT_READS, BaseSqliteSaver
 from pitstop.checkpoint.sqlite._ops import Page
 
 __all__ = ["AsyncSqliteSaver"]
@@ -72,6 +72,11 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         compress: ``"zstd"`` compresses stored values (default ``None``: off).
         max_chain: a growing list is stored in full every ``max_chain + 1`` versions
             (``0`` stores every value in full).
+        recent_reads: how many ``get_tuple`` results to keep, parsed, for reading them again
+            while the database is unchanged (``0``: none). A kept result is used only when
+            ``PRAGMA data_version`` (commits by other connections and processes) and the
+            connection's ``total_changes`` (rows written through it by anyone) are what they
+            were when it was read, and is decoded anew each time: callers never share objects.
     """
 
     conn: aiosqlite.Connection
@@ -87,6 +92,7 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         clock: Callable[[], float] = time.time,
         compress: str | None = None,
         max_chain: int = 32,
+        recent_reads: int = RECENT_READS,
     ) -> None:
         super().__init__(
             serde=serde,
@@ -95,6 +101,7 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             clock=clock,
             compress=compress,
             max_chain=max_chain,
+            recent_reads=recent_reads,
         )
         self.conn = conn
         self._lock = threading.Lock()
@@ -122,6 +129,7 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         busy_timeout: float = 30.0,
         compress: str | None = None,
         max_chain: int = 32,
+        recent_reads: int = RECENT_READS,
     ) -> AsyncIterator[AsyncSqliteSaver]:
         """Open a saver on a file path (or ``":memory:"``); the connection closes on exit."""
         conn = await aiosqlite.connect(conn_string, check_same_thread=False, isolation_level=None)
@@ -133,6 +141,7 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
                 busy_timeout=busy_timeout,
                 compress=compress,
                 max_chain=max_chain,
+                recent_reads=recent_reads,
             )
             await saver.asetup()
             yield saver
