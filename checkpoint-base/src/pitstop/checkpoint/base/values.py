@@ -55,7 +55,6 @@ __all__ = [
     "Prepared",
     "Record",
     "delta_chain",
-    "join_documents",
 ]
 
 Record = tuple[str, bytes]
@@ -127,14 +126,6 @@ def _array_header(count: int) -> bytes:
     return b"\xdd" + count.to_bytes(4, "big")
 
 
-def join_documents(payloads: list[bytes]) -> bytes:
-    """One msgpack array whose items are ``payloads``, each a whole msgpack document.
-
-    Decoding it gives the list of what decoding each payload gives, in one serializer call.
-    """
-    return _array_header(len(payloads)) + b"".join(payloads)
-
-
 def _items_of(record: Record) -> tuple[int, bytes] | None:
     """``(count, encoded items)`` of a ``"msgpack"`` array record, ``None`` for anything else."""
     if record[0] != "msgpack":
@@ -157,14 +148,17 @@ class Prepared:
     """A stored record made ready for the serializer: what decoding it costs before any object
     is built (decompressing it, parsing and joining a delta's chain).
 
-    ``record`` is what the serializer reads: for a delta, the items of every chain part under
-    one msgpack array header (``None`` when a part is not such an array: the parts are then
-    decoded one by one). ``parts``, ``chain`` and ``position`` are a delta's (``parts`` is
-    ``None`` for a full record). Decoding it again builds new objects each time, so a reader
-    may keep a ``Prepared`` while the stored record is known to be unchanged.
+    ``chunks`` are the pieces of the one ``"msgpack"`` document the serializer reads (for a
+    delta: an array header and the items of every chain part; ``None`` when the record is not
+    msgpack, or a part is not such an array: the parts are then decoded one by one), so a
+    caller may join them into a larger document without copying them first; ``record`` is that
+    document as a record (joined on first use), or the full record as stored. ``parts``,
+    ``chain`` and ``position`` are a delta's (``parts`` is ``None`` for a full record).
+    Decoding it again builds new objects each time, so a reader may keep a ``Prepared`` while
+    the stored record is known to be unchanged.
     """
 
-    __slots__ = ("chain", "layout", "parts", "position", "record")
+    __slots__ = ("_record", "chain", "chunks", "layout", "parts", "position")
 
     def __init__(
         self,
@@ -172,12 +166,23 @@ class Prepared:
         parts: list[_Part] | None,
         chain: list[str],
         position: int | None,
+        chunks: list[bytes] | None = None,
     ) -> None:
-        self.record = record
+        self._record = record
+        if chunks is None and record is not None and record[0] == "msgpack":
+            chunks = [record[1]]
+        self.chunks = chunks
         self.parts = parts
         self.chain = chain
         self.position = position
         self.layout: tuple[list[int] | None, list[int]] | None = None  # see `_layout_of`
+
+    @property
+    def record(self) -> Record | None:
+        """The record the serializer reads (``None``: decode ``parts`` one by one)."""
+        if self._record is None and self.chunks is not None:
+            self._record = ("msgpack", b"".join(self.chunks))
+        return self._record
 
 
 class _Known:
@@ -206,22 +211,24 @@ class _Known:
         self.lengths = lengths
 
 
-def _concat_lists(parts: list[_Part]) -> Record | None:
-    """One ``"msgpack"`` array holding the items of every part, or ``None`` if one is not such.
+def _concat_chunks(parts: list[_Part]) -> list[bytes] | None:
+    """The pieces of one ``"msgpack"`` array holding the items of every part (an array header,
+    then each part's items), or ``None`` if a part is not such an array.
 
     Decoding it once gives the same list as decoding each part and concatenating (msgpack
     items are self-delimiting), with one serializer call instead of one per part.
     """
     total = 0
-    bodies: list[bytes] = []
+    chunks: list[bytes] = [b""]
     for _, items in parts:
         if items is None:
             return None
         total += items[0]
-        bodies.append(items[1])
+        chunks.append(items[1])
     if total >= 2**32:
         return None
-    return "msgpack", _array_header(total) + b"".join(bodies)
+    chunks[0] = _array_header(total)
+    return chunks
 
 
 def delta_chain(record: Record | None) -> list[str]:
@@ -419,7 +426,7 @@ class DeltaEncoder:
                 part = cache[dep] = (record_of_dep, _items_of(record_of_dep))
             parts.append(part)
         parts.append((own, _items_of(own)))
-        return Prepared(_concat_lists(parts), parts, chain, position)
+        return Prepared(None, parts, chain, position, _concat_chunks(parts))
 
     def finish(
         self,

@@ -88,6 +88,25 @@ class MsgpackSerializer:
             return "bytearray", bytes(obj)
         return "msgpack", dumps(obj)
 
+    def frame(self, count: int, chunks: list[bytes]) -> bytes:
+        """Several ``"msgpack"`` payloads in one buffer for :meth:`loads_frame`.
+
+        ``chunks`` join into ``count`` whole payloads (a payload may be given in pieces).
+        """
+        return self._decoder.frame(count, chunks)
+
+    def loads_frame(self, framed: bytes) -> list[Any]:
+        """What each payload of a :meth:`frame` decodes to, in order, by one parser call.
+
+        Raises:
+            RefusedTypeError, CorruptRecordError, DeserializationError: as
+                :meth:`loads_typed` for any of the payloads.
+        """
+        found = self._decoder.loads_frame(framed)
+        if type(found) is not list:  # pragma: no cover - a frame always holds an array
+            raise DeserializationError("a frame did not decode to a list")
+        return found
+
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         """Rebuild a value from ``(type_tag, payload)``.
 

@@ -32,7 +32,7 @@ from pitstop.checkpoint.base import (
     list_selection,
     metadata_matches,
 )
-from pitstop.checkpoint.base.values import NOT_LOADED, DeltaEncoder, Prepared, join_documents
+from pitstop.checkpoint.base.values import NOT_LOADED, DeltaEncoder, Prepared
 from pitstop.checkpoint.serde.base import SerializerProtocol
 from pitstop.checkpoint.sqlite import _queries as q
 from pitstop.checkpoint.sqlite._ops import Page, Row, Stamp
@@ -182,7 +182,8 @@ class _Ready:
 
     ``row`` is its checkpoint row, ``channels`` its values ``(channel, version, prepared)``,
     ``writes`` its pending writes ``(task_id, channel, record)``, ``doc`` every ``"msgpack"``
-    record among them (checkpoint, values, writes, in that order) as one msgpack array, and
+    record among them (checkpoint, values, writes, in that order) framed as one document by
+    the serializer (``MsgpackSerializer.frame``; ``None`` with a serializer that cannot), and
     ``size`` what it holds in bytes. Each ``_materialize`` builds new objects from it, so a
     reader may keep it while the stored rows are unchanged.
     """
@@ -194,31 +195,38 @@ class _Ready:
         row: Row,
         channels: builtins.list[tuple[str, str, Prepared]],
         writes: builtins.list[tuple[str, str, tuple[str, bytes]]],
+        serde: Any,
     ) -> None:
         self.row = row
         self.channels = channels
         self.writes = writes
-        payloads: builtins.list[bytes] = []
+        chunks: builtins.list[bytes] = []
+        count = 0
         if row[5] == "msgpack":
-            payloads.append(row[6])
+            chunks.append(row[6])
+            count += 1
         for _, _, prepared in channels:
-            record = prepared.record
-            if record is not None and record[0] == "msgpack":
-                payloads.append(record[1])
+            if prepared.chunks is not None:
+                chunks.extend(prepared.chunks)
+                count += 1
         for _, _, record in writes:
             if record[0] == "msgpack":
-                payloads.append(record[1])
-        self.count = len(payloads)
-        self.doc = join_documents(payloads) if payloads else None
+                chunks.append(record[1])
+                count += 1
+        self.count = count
+        # Only a serializer that frames payloads checks that each decodes whole (no item of
+        # one read as part of another); with any other, each record is decoded alone.
+        frame = getattr(serde, "frame", None)
+        self.doc = frame(count, chunks) if count and callable(frame) else None
         self.size = 2 * len(self.doc or b"") + len(row[6]) + sum(len(r[1]) for _, _, r in writes)
 
-    def decode_joined(self, loads: Callable[[tuple[str, bytes]], Any]) -> builtins.list[Any] | None:
-        """Every ``"msgpack"`` record decoded by one ``loads`` call, in ``doc`` order; ``None``
-        when there is none or the call fails (each record is then decoded alone)."""
+    def decode_joined(self, serde: Any) -> builtins.list[Any] | None:
+        """Every ``"msgpack"`` record decoded by one serializer call, in ``doc`` order;
+        ``None`` when there is none or the call fails (each record is then decoded alone)."""
         if self.doc is None:
             return None
         try:
-            objects = loads(("msgpack", self.doc))
+            objects = serde.loads_frame(self.doc)
         except Exception:
             return None
         if type(objects) is not list or len(objects) != self.count:
@@ -527,7 +535,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                     )
                 channels.append((channel, version, prepared))
             pending = [(w[1], w[2], (w[3], w[4])) for w in writes.get(rowid, ())]
-            result.append((_Ready(row, channels, pending), metadata))
+            result.append((_Ready(row, channels, pending, self.serde), metadata))
         # Once per page and channel (not per value): what the page parsed, for the next read.
         for channel_key, cache in parsed.items():
             if cache:
@@ -546,7 +554,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
         if metadata is None:
             metadata = self._decode_metadata(row)
-        objects = ready.decode_joined(self.serde.loads_typed)
+        objects = ready.decode_joined(self.serde)
         take = iter(objects).__next__ if objects is not None else None
         load = self._load
 
@@ -561,9 +569,8 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         channel_values: dict[str, Any] = {}
         finish = self._values.finish
         for channel, version, prepared in ready.channels:
-            record = prepared.record
             loaded: Any = NOT_LOADED
-            if record is not None and record[0] == "msgpack" and take is not None:
+            if prepared.chunks is not None and take is not None:
                 loaded = take()
 
             def load_part(part: tuple[str, bytes], channel: str = channel) -> Any:
