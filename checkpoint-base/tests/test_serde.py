@@ -736,3 +736,37 @@ def test_roundtrip_property(value: Any) -> None:
 def test_serializer_is_immutable_under_deepcopy() -> None:
     serde = MsgpackSerializer(strict=True, allowlist=[Box])
     assert copy.deepcopy({"serde": serde})["serde"] is serde
+
+
+@pytest.mark.parametrize("thread", ["main", "worker"])
+def test_a_frame_decodes_its_payloads_as_loads_typed_does(thread: str) -> None:
+    """Several payloads, one given in pieces, decode by one call to what each decodes to; on
+    the main thread large frames take the fast parser, elsewhere msgpack's."""
+    values = [{"big": "x" * 5000, "when": datetime(2024, 1, 2, tzinfo=UTC)}, [1, (2, 3)], "z"]
+    payloads = [SERDE.dumps_typed(v)[1] for v in values]
+    items = msgpack.packb([1, 2, 3])
+    chunks = [*payloads, items[:1], items[1:]]  # a payload in two pieces
+    framed = SERDE.frame(4, chunks)
+    found: list[Any] = []
+    if thread == "main":
+        found = SERDE.loads_frame(framed)
+    else:
+        worker = threading.Thread(target=lambda: found.extend(SERDE.loads_frame(framed)))
+        worker.start()
+        worker.join()
+    assert_same(found, [*values, [1, 2, 3]])
+
+
+@pytest.mark.parametrize("size", [10, 5000])
+def test_a_frame_holding_a_payload_with_trailing_bytes_is_corrupt(size: int) -> None:
+    """A payload holding one document too many must not shift the others: it is an error,
+    on the fast parser (which ignores trailing data alone) as on msgpack's."""
+    good = SERDE.dumps_typed("y" * size)[1]
+    binary = msgpack.packb(b"z" * 16, use_bin_type=True)  # what follows looks like the marker
+    for second in (good, binary):
+        framed = SERDE.frame(2, [good + msgpack.packb(1), second])
+        with pytest.raises(CorruptRecordError):
+            SERDE.loads_frame(framed)
+    short = SERDE.frame(3, [good, good])  # fewer documents than the header says
+    with pytest.raises(CorruptRecordError):
+        SERDE.loads_frame(short)

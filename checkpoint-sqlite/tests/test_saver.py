@@ -786,3 +786,16 @@ async def test_setup_runs_on_first_use_of_a_fresh_file(tmp_path: Path) -> None:
         )
     finally:
         plain.close()
+
+
+def test_a_payload_with_a_document_too_many_fails_named_not_shifted(saver: SqliteSaver) -> None:
+    """A checkpoint's records are decoded by one call; one holding trailing bytes (another
+    whole document) must raise naming its channel, never shift the values after it."""
+    ids = put_chain(saver, "t", 2)
+    saver.put_writes(cfg("t", checkpoint_id=ids[-1]), [("a", "x" * 3000), ("b", "y")], "task")
+    assert saver.get_tuple(cfg("t")).pending_writes[0][2] == "x" * 3000  # type: ignore[union-attr]
+    saver.conn.execute("UPDATE writes SET value = CAST(value || x'01' AS BLOB) WHERE channel = 'a'")
+    with pytest.raises(CorruptRecordError, match="'a'") as info:
+        saver.get_tuple(cfg("t"))
+    assert ids[-1] in str(info.value)
+    assert saver.get_tuple(cfg("t", checkpoint_id=ids[0])) is not None
