@@ -451,7 +451,7 @@ class DeltaEncoder:
             return value
         if type(loaded) is not list:
             loaded = self._join(parts, prepared.record, load)
-        if remember is not None:
+        if remember is not None and self._newer(remember):
             if prepared.layout is None:
                 prepared.layout = _layout_of(parts, prepared.position)
             positions, lengths = prepared.layout
@@ -501,6 +501,15 @@ class DeltaEncoder:
         """
         self._remember_read(where, value, [], [0], [len(value)])
 
+    def _newer(self, where: tuple[str, str, str, str]) -> bool:
+        """Whether a value read at ``where`` is at least as new as what is remembered of its
+        channel (reading history, as ``list()`` does newest first, must not replace a newer
+        base)."""
+        thread_id, ns, channel, version = where
+        with self._lock:
+            cached = self._cache.get((thread_id, ns, channel))
+        return cached is None or cached.version <= version
+
     def _remember_read(
         self,
         where: tuple[str, str, str, str],
@@ -509,13 +518,10 @@ class DeltaEncoder:
         positions: list[int] | None,
         lengths: list[int],
     ) -> None:
-        thread_id, ns, channel, version = where
-        key = (thread_id, ns, channel)
-        with self._lock:
-            cached = self._cache.get(key)
-        # Reading history (list() goes newest first) must not replace a newer base.
-        if cached is None or cached.version <= version:
-            self._remember(key, _Known(version, list(value), chain, positions, lengths))
+        if self._newer(where):
+            thread_id, ns, channel, version = where
+            known = _Known(version, list(value), chain, positions, lengths)
+            self._remember((thread_id, ns, channel), known)
 
 
 def _layout_of(parts: list[_Part], position: int | None) -> tuple[list[int] | None, list[int]]:

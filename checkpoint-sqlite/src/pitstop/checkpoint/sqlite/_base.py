@@ -188,7 +188,7 @@ class _Ready:
     reader may keep it while the stored rows are unchanged.
     """
 
-    __slots__ = ("channels", "count", "doc", "row", "size", "writes")
+    __slots__ = ("channels", "count", "doc", "row", "writes")
 
     def __init__(
         self,
@@ -218,7 +218,11 @@ class _Ready:
         # one read as part of another); with any other, each record is decoded alone.
         frame = getattr(serde, "frame", None)
         self.doc = frame(count, chunks) if count and callable(frame) else None
-        self.size = 2 * len(self.doc or b"") + len(row[6]) + sum(len(r[1]) for _, _, r in writes)
+
+    @property
+    def size(self) -> int:
+        """About the bytes it holds."""
+        return 2 * len(self.doc or b"") + len(self.row[6]) + sum(len(r[1]) for *_, r in self.writes)
 
     def decode_joined(self, serde: Any) -> builtins.list[Any] | None:
         """Every ``"msgpack"`` record decoded by one serializer call, in ``doc`` order;
@@ -450,14 +454,15 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         if not found or found[0][0] is None:
             return None
         ready = found[0][0]
-        if self.recent_reads and ready.size <= RECENT_BYTES // 4:
+        size = ready.size
+        if self.recent_reads and size <= RECENT_BYTES // 4:
             with self._recent_lock:
                 recent = self._recent
                 old = recent.pop(key, None)
                 if old is not None:
                     self._recent_bytes -= old[1].size
                 recent[key] = (stamp, ready)
-                self._recent_bytes += ready.size
+                self._recent_bytes += size
                 while recent and (
                     len(recent) > self.recent_reads or self._recent_bytes > RECENT_BYTES
                 ):
@@ -564,6 +569,9 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             loaded: Any = NOT_LOADED
             if prepared.chunks is not None and take is not None:
                 loaded = take()
+                if prepared.parts is None and type(loaded) is not list:
+                    channel_values[channel] = loaded  # a full value, nothing to remember
+                    continue
 
             def load_part(part: tuple[str, bytes], channel: str = channel) -> Any:
                 return load(part, channel=channel, **where)
