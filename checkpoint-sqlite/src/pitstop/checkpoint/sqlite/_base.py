@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from pitstop.checkpoint.base import (
@@ -450,7 +450,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                 if key in self._recent:
                     self._recent.move_to_end(key)
             return self._materialize(ready)
-        found = self._prepare_page(page)
+        found = builtins.list(self._prepare_page(page))
         if not found or found[0][0] is None:
             return None
         ready = found[0][0]
@@ -488,9 +488,14 @@ class BaseSqliteSaver(BaseCheckpointSaver):
 
     def _prepare_page(
         self, page: Page, filter: Mapping[str, Any] | None = None
-    ) -> builtins.list[tuple[_Ready | None, Any]]:
+    ) -> Iterator[tuple[_Ready | None, Any]]:
         """``(ready, metadata)`` for each checkpoint of a page, in order: ``(None, None)`` for
-        rows the filter rejects; ``metadata`` is decoded only when a filter needed it."""
+        rows the filter rejects; ``metadata`` is decoded only when a filter needed it.
+
+        One at a time: a checkpoint's parsed records are garbage once it is decoded, before
+        the next is prepared (a page of them kept alive would be traversed by every young
+        garbage collection meanwhile, and promoted to the old generations).
+        """
         rows, value_rows, write_rows, dep_rows = page
         chains: dict[tuple[str, str, str, str], tuple[str, bytes]] = {
             (t, n, ch, v): (ty, b) for t, n, ch, v, ty, b in dep_rows
@@ -512,14 +517,13 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         # The items each chain record adds, parsed once per page and channel: a listing's
         # checkpoints share most of their chains.
         parsed: dict[tuple[str, str, str], dict[str, Any]] = {}
-        result: builtins.list[tuple[_Ready | None, Any]] = []
         for row in rows:
             rowid, thread_id, ns, checkpoint_id = row[:4]
             metadata: Any = None
             if filter:
                 metadata = self._decode_metadata(row)
                 if not metadata_matches(metadata, filter):
-                    result.append((None, None))
+                    yield None, None
                     continue
             where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
             channels: builtins.list[tuple[str, str, Prepared]] = []
@@ -532,12 +536,11 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                     )
                 channels.append((channel, version, prepared))
             pending = [(w[1], w[2], (w[3], w[4])) for w in writes.get(rowid, ())]
-            result.append((_Ready(row, channels, pending, self.serde), metadata))
+            yield _Ready(row, channels, pending, self.serde), metadata
         # Once per page and channel (not per value): what the page parsed, for the next read.
         for channel_key, cache in parsed.items():
             if cache:
                 self._keep_parsed(channel_key, cache, chains)
-        return result
 
     def _materialize(self, ready: _Ready, metadata: Any = None) -> CheckpointTuple:
         """The checkpoint tuple of a prepared checkpoint, every object built anew.
