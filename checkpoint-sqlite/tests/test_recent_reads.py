@@ -180,7 +180,7 @@ async def test_async_reads_see_other_connections_on_the_loop_and_through_the_hop
             found = await reader.aget_tuple(cfg("t"))
             assert found is not None
             assert found.pending_writes == [("task", "step", 9)]
-            reader._inline_reads = False  # through aiosqlite's thread, as for a bound connection
+            reader._on_loop = False  # through aiosqlite's thread, as for a bound connection
             put_steps(writer, "t", 4, parent=ids[-1])
             found = await reader.aget_tuple(cfg("t"))
             assert found is not None

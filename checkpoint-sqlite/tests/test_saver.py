@@ -606,6 +606,8 @@ def _insert_then_fail(conn: sqlite3.Connection) -> None:
 
 
 async def test_async_writes_queued_together_share_one_commit(tmp_path: Path) -> None:
+    import threading
+
     from pitstop.checkpoint.sqlite import _ops
 
     batches: list[int] = []
@@ -621,6 +623,10 @@ async def test_async_writes_queued_together_share_one_commit(tmp_path: Path) -> 
         for n in range(1, 4):
             await saver.aput(cfg("t"), checkpoint(n, {}), {"step": n}, {})  # type: ignore[arg-type]
         _ops.run_writes = counting
+        # a hop holds the connection meanwhile: the writes cannot run on the loop's thread,
+        # they queue for aiosqlite's thread (as under load)
+        saver._lock.acquire()
+        threading.Timer(0.05, saver._lock.release).start()
         try:
             # 30 writes issued at once (as LangGraph's tasks do) and a failing one among them
             calls = [
@@ -748,7 +754,7 @@ async def test_async_get_tuple_reads_on_the_loop_or_through_the_hop(tmp_path: Pa
             found = await saver.aget_tuple(cfg("t"))
             assert found is not None
             assert found.metadata["step"] == 1
-        assert saver._inline_reads is False
+        assert saver._on_loop is False
     finally:
         await conn.close()
 
@@ -817,3 +823,49 @@ def test_a_payload_with_a_document_too_many_fails_named_not_shifted(saver: Sqlit
         saver.get_tuple(cfg("t"))
     assert ids[-1] in str(info.value)
     assert saver.get_tuple(cfg("t", checkpoint_id=ids[0])) is not None
+
+
+async def test_async_writes_run_on_the_loop_when_idle_and_never_block_it(tmp_path: Path) -> None:
+    import time
+
+    db = str(tmp_path / "w.db")
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        hops = 0
+        execute = saver.conn._execute
+
+        async def counting(fn: Any, *args: Any) -> Any:
+            nonlocal hops
+            hops += 1
+            return await execute(fn, *args)
+
+        saver.conn._execute = counting  # type: ignore[method-assign]
+        await saver.aput(cfg("t"), checkpoint(1, {}), {"step": 1}, {})  # type: ignore[arg-type]
+        first = checkpoint(1, {})["id"]
+        await saver.aput_writes(cfg("t", checkpoint_id=first), [("c", 1)], "task")
+        assert hops == 0  # an idle connection: both written on the loop's thread
+        # another connection holds the write lock: the write waits on aiosqlite's thread, and
+        # the loop keeps running meanwhile
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        ticking = asyncio.ensure_future(ticker())
+        asyncio.get_running_loop().call_later(0.3, holder.execute, "COMMIT")
+        started = time.monotonic()
+        await saver.aput(cfg("t", checkpoint_id=first), checkpoint(2, {}), {"step": 2}, {})  # type: ignore[arg-type]
+        waited = time.monotonic() - started
+        ticking.cancel()
+        holder.close()
+        assert hops == 1
+        assert waited >= 0.25  # it waited for the lock ...
+        assert ticks >= 10  # ... without holding up the loop
+        found = await saver.aget_tuple(cfg("t"))
+        assert found is not None
+        assert found.metadata["step"] == 2
+        assert saver.conn._conn.execute("PRAGMA busy_timeout").fetchone() == (30000,)

@@ -41,6 +41,7 @@ __all__ = [
     "run_writes",
     "under",
     "setup",
+    "write_now",
     "sweep",
 ]
 
@@ -65,10 +66,16 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def transaction(conn: sqlite3.Connection, begin: str, fn: Callable[..., T], *args: Any) -> T:
+def transaction(
+    conn: sqlite3.Connection,
+    begin: str,
+    fn: Callable[..., T],
+    *args: Any,
+    attempts: int = ATTEMPTS,
+) -> T:
     """Run ``fn(conn, *args)`` in one transaction, retrying it (bounded) on SQLITE_BUSY."""
     delay = 0.005
-    for attempt in range(ATTEMPTS):
+    for attempt in range(attempts):
         try:
             conn.execute(begin)
             try:
@@ -79,7 +86,7 @@ def transaction(conn: sqlite3.Connection, begin: str, fn: Callable[..., T], *arg
                     conn.rollback()
                 raise
         except sqlite3.OperationalError as exc:
-            if not is_busy(exc) or attempt == ATTEMPTS - 1:
+            if not is_busy(exc) or attempt == attempts - 1:
                 raise
             time.sleep(delay)
             delay *= 2
@@ -160,7 +167,9 @@ class Write:
         return self.result
 
 
-def run_writes(conn: sqlite3.Connection, take: Callable[[], list[Write]]) -> list[Write]:
+def run_writes(
+    conn: sqlite3.Connection, take: Callable[[], list[Write]], *, attempts: int = ATTEMPTS
+) -> list[Write]:
     """Run queued writes in one transaction; return them, each with its outcome.
 
     ``take()`` is called once, after ``BEGIN IMMEDIATE`` has the write lock: writes queued
@@ -191,7 +200,7 @@ def run_writes(conn: sqlite3.Connection, take: Callable[[], list[Write]]) -> lis
 
     failure: BaseException | None = None
     try:
-        transaction(conn, q.BEGIN_IMMEDIATE, body)
+        transaction(conn, q.BEGIN_IMMEDIATE, body, attempts=attempts)
     except BaseException as exc:  # nothing of the batch was committed
         failure = exc
     if batch is None:  # BEGIN failed before the batch was taken
@@ -203,6 +212,25 @@ def run_writes(conn: sqlite3.Connection, take: Callable[[], list[Write]]) -> lis
     if failure is not None and not isinstance(failure, Exception):
         raise failure  # KeyboardInterrupt, ...: the batch failed with it
     return batch
+
+
+def write_now(conn: sqlite3.Connection, write: Write, busy_timeout_ms: int) -> bool:
+    """Run one write alone without ever waiting for the write lock; whether it ran.
+
+    For a write on the event loop's thread: ``busy_timeout`` is 0 for it and set back
+    afterwards. ``False`` (the write not done) when another connection holds the lock: the
+    caller sends it through aiosqlite's thread instead, where it may wait.
+    """
+    conn.execute(q.BUSY_TIMEOUT.format(milliseconds=0))
+    try:
+        run_writes(conn, lambda: [write], attempts=1)
+    finally:
+        conn.execute(q.BUSY_TIMEOUT.format(milliseconds=int(busy_timeout_ms)))
+    error = write.error
+    if isinstance(error, sqlite3.OperationalError) and is_busy(error):
+        write.done, write.error = False, None
+        return False
+    return True
 
 
 def put(

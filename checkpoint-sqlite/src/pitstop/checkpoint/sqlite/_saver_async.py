@@ -113,8 +113,8 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             )
         else:
             self._queued: builtins.list[_ops.Write] = []
-        if True:  # ASYNC: reads on the loop's thread (see `_read_page`) until one cannot be
-            self._inline_reads = True
+        if True:  # ASYNC: reads and writes on the loop's thread (see `_read_page`, `_write`)
+            self._on_loop = True
         if True:  # ASYNC: the loop sync calls are bridged to (see AsyncSaverSyncAPI)
             self._init_bridge()
 
@@ -168,11 +168,27 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         each in its own savepoint, and commit once (``_ops.run_writes``); each call returns
         its own result or raises its own error, after the commit that holds its write.
         """
-        if True:  # ASYNC: one hop to aiosqlite's thread carries the writes queued meanwhile
+        if True:  # ASYNC: on the loop's thread when idle, else one hop carries a batch
             loop = asyncio.get_running_loop()
             flusher = self._flushers.get(loop)
             if flusher is None:
                 flusher = self._flushers[loop] = _Flusher()
+            # With nothing queued and no hop using the connection, the write runs here: one
+            # commit costs less than the hop to aiosqlite's thread and back. It never waits
+            # for the write lock (another connection holding it: the hop, which may wait).
+            idle = not flusher.queued and (flusher.task is None or flusher.task.done())
+            if idle and self._on_loop and self._lock.acquire(blocking=False):
+                now = _ops.Write(fn, args)
+                try:
+                    ran = _ops.write_now(self.conn._conn, now, int(self.busy_timeout * 1000))
+                except sqlite3.ProgrammingError as exc:  # bound to aiosqlite's thread, closed...
+                    if "thread" in str(exc):
+                        self._on_loop = False
+                    ran = False
+                finally:
+                    self._lock.release()
+                if ran:
+                    return cast("T", now.outcome())
             write = _ops.Write(fn, args, loop.create_future())
             with self._queue_lock:
                 flusher.queued.append(write)
@@ -208,14 +224,14 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             # connection (`_lock`), never waits for a lock (busy: one hop instead), and needs a
             # connection usable from this thread (`check_same_thread=False`, as
             # `from_conn_string` opens it); otherwise, and for listings, reads take the hop.
-            if self._inline_reads and self._lock.acquire(blocking=False):
+            if self._on_loop and self._lock.acquire(blocking=False):
                 try:
                     read = _ops.read_page_now(
                         self.conn._conn, sql, params, known, int(self.busy_timeout * 1000)
                     )
                 except sqlite3.ProgrammingError as exc:  # bound to aiosqlite's thread, closed...
                     if "thread" in str(exc):
-                        self._inline_reads = False
+                        self._on_loop = False
                     read = None
                 finally:
                     self._lock.release()
