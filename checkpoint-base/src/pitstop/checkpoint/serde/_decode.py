@@ -83,6 +83,7 @@ _FAST_MIN_BYTES = 2048
 _MAIN_THREAD = threading.main_thread().ident
 _MARKER = os.urandom(16)
 _MARKER_DOC = b"\xc4\x10" + _MARKER  # msgpack bin 8 holding the marker
+_NOT_PARSED: Any = object()
 # Nesting levels decoded with `unpackb` (fastest, but ~40 KB of C stack each); deeper levels use
 # a heap-allocated `Unpacker`, so even MAX_NESTING levels fit in a 1 MB thread stack.
 _STACK_LEVELS = 8
@@ -406,18 +407,25 @@ class Decoder:
         check needs: a large document is not copied again to add it.
         """
         if _fast_unpackb is not None and threading.get_ident() == _MAIN_THREAD:
-            try:
-                pair = _fast_unpackb(framed, ext_hook=self._hook)
-            except Exception:
-                pair = None  # decoded again below: msgpack's result or error
-            if (
-                type(pair) is list
-                and len(pair) == 2
-                and type(pair[1]) is bytes
-                and pair[1] == _MARKER
-            ):
-                return pair[0]
+            found = self._fast(framed)
+            if found is not _NOT_PARSED:
+                return found
         return self.loads(framed[1 : -len(_MARKER_DOC)])
+
+    def _fast(self, framed: bytes) -> Any:
+        """The fast parser's value of a framed payload (``[payload, marker]``), or
+        ``_NOT_PARSED`` when it fails or the marker is not right after the payload (trailing
+        bytes it would ignore): msgpack then decodes it, or raises the error."""
+        parse = _fast_unpackb
+        if parse is None:  # pragma: no cover - callers check first
+            return _NOT_PARSED
+        try:
+            pair = parse(framed, ext_hook=self._hook)
+        except Exception:
+            return _NOT_PARSED
+        if type(pair) is list and len(pair) == 2 and type(pair[1]) is bytes and pair[1] == _MARKER:
+            return pair[0]
+        return _NOT_PARSED
 
     def loads(self, data: bytes) -> Any:
         """Decode a whole ``"msgpack"`` payload.
@@ -432,17 +440,9 @@ class Decoder:
             and len(data) >= _FAST_MIN_BYTES
             and threading.get_ident() == _MAIN_THREAD
         ):
-            try:
-                pair = _fast_unpackb(b"\x92" + data + _MARKER_DOC, ext_hook=self._hook)
-            except Exception:
-                pair = None  # decoded again below: msgpack's result or error
-            if (
-                type(pair) is list
-                and len(pair) == 2
-                and type(pair[1]) is bytes
-                and pair[1] == _MARKER
-            ):
-                return pair[0]
+            found = self._fast(b"\x92" + data + _MARKER_DOC)
+            if found is not _NOT_PARSED:
+                return found
         try:
             # `self._top.unpack(data)`, inlined (the top level always decodes on the C stack):
             # most payloads are small, and this saves a Python call per value.

@@ -575,7 +575,6 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         if not isinstance(checkpoint, dict):
             raise self._corrupt(TypeError("not a mapping"), row, "checkpoint")
         channel_values: dict[str, Any] = {}
-        finish = self._values.finish
         for channel, version, prepared in ready.channels:
             loaded: Any = NOT_LOADED
             if prepared.chunks is not None and take is not None:
@@ -583,21 +582,8 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                 if prepared.parts is None and type(loaded) is not list:
                     channel_values[channel] = loaded  # a full value, nothing to remember
                     continue
-
-            def load_part(part: tuple[str, bytes], channel: str = channel) -> Any:
-                return load(part, channel=channel, **where)
-
-            try:
-                channel_values[channel] = finish(
-                    prepared,
-                    load=load_part,
-                    remember=(thread_id, ns, channel, version),
-                    loaded=loaded,
-                )
-            except CorruptRecordError as exc:
-                if exc.thread_id is not None:
-                    raise
-                raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
+            key = (thread_id, ns, channel, version)
+            channel_values[channel] = self._finish(prepared, key, where, loaded)
         checkpoint["channel_values"] = channel_values
         pending: builtins.list[PendingWrite] = [
             (task_id, channel, one(record, channel=channel))
@@ -655,14 +641,24 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         where: Mapping[str, Any],
     ) -> Any:
         """Decode a value record; a delta is rebuilt from the chain records read with it."""
+        return self._finish(self._prepare_value(record, key, chains, where), key, where)
+
+    def _finish(
+        self,
+        prepared: Prepared,
+        key: tuple[str, str, str, str],
+        where: Mapping[str, Any],
+        loaded: Any = NOT_LOADED,
+    ) -> Any:
+        """The value of a prepared record at ``key`` (``DeltaEncoder.finish``); an error
+        names the channel and checkpoint."""
         channel = key[2]
-        prepared = self._prepare_value(record, key, chains, where)
 
         def load(part: tuple[str, bytes]) -> Any:
             return self._load(part, channel=channel, **where)
 
         try:
-            return self._values.finish(prepared, load=load, remember=key)
+            return self._values.finish(prepared, load=load, remember=key, loaded=loaded)
         except CorruptRecordError as exc:
             if exc.thread_id is not None:
                 raise

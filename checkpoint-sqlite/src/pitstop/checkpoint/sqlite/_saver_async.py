@@ -176,18 +176,9 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             # With nothing queued and no hop using the connection, the write runs here: one
             # commit costs less than the hop to aiosqlite's thread and back. It never waits
             # for the write lock (another connection holding it: the hop, which may wait).
-            idle = not flusher.queued and (flusher.task is None or flusher.task.done())
-            if idle and self._on_loop and self._lock.acquire(blocking=False):
+            if not flusher.queued and (flusher.task is None or flusher.task.done()):
                 now = _ops.Write(fn, args)
-                try:
-                    ran = _ops.write_now(self.conn._conn, now, int(self.busy_timeout * 1000))
-                except sqlite3.ProgrammingError as exc:  # bound to aiosqlite's thread, closed...
-                    if "thread" in str(exc):
-                        self._on_loop = False
-                    ran = False
-                finally:
-                    self._lock.release()
-                if ran:
+                if self._now(_ops.write_now, now, int(self.busy_timeout * 1000)):
                     return cast("T", now.outcome())
             write = _ops.Write(fn, args, loop.create_future())
             with self._queue_lock:
@@ -224,20 +215,30 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             # connection (`_lock`), never waits for a lock (busy: one hop instead), and needs a
             # connection usable from this thread (`check_same_thread=False`, as
             # `from_conn_string` opens it); otherwise, and for listings, reads take the hop.
-            if self._on_loop and self._lock.acquire(blocking=False):
-                try:
-                    read = _ops.read_page_now(
-                        self.conn._conn, sql, params, known, int(self.busy_timeout * 1000)
-                    )
-                except sqlite3.ProgrammingError as exc:  # bound to aiosqlite's thread, closed...
-                    if "thread" in str(exc):
-                        self._on_loop = False
-                    read = None
-                finally:
-                    self._lock.release()
-                if read is not None:
-                    return read
+            read = self._now(_ops.read_page_now, sql, params, known, int(self.busy_timeout * 1000))
+            if read is not None:
+                return read
         return await self._run(_ops.read_page_unless, sql, params, known)
+
+    if True:  # ASYNC: the sync saver always runs on the caller's thread
+
+        def _now(self, fn: Callable[..., T], *args: Any) -> T | None:
+            """``fn(sqlite3_connection, *args)`` on the loop's thread, if the connection is
+            idle (no hop holds it) and usable from this thread; else ``None`` (take the hop).
+
+            A connection bound to aiosqlite's thread (``check_same_thread``) or closed is
+            noticed on first use; bound, it is never tried here again.
+            """
+            if not (self._on_loop and self._lock.acquire(blocking=False)):
+                return None
+            try:
+                return fn(self.conn._conn, *args)
+            except sqlite3.ProgrammingError as exc:
+                if "thread" in str(exc):
+                    self._on_loop = False
+                return None
+            finally:
+                self._lock.release()
 
     if True:  # ASYNC: the sync saver commits on the caller's thread (see `_write`)
 
