@@ -50,9 +50,11 @@ test-py: sync services
 # SQLite store's sqlite-vec path is tested too; otherwise the store falls back and says so.
 NOLG_PY := $(shell /usr/bin/python3 -c "import sqlite3; sqlite3.connect(':memory:').enable_load_extension" 2>/dev/null && echo /usr/bin/python3 || echo python3)
 
+# The venv is named with --python, not VIRTUAL_ENV: uv started as `python3 -m uv` (scripts/uv.sh on a
+# machine without a uv binary) installs into that parent interpreter whatever VIRTUAL_ENV says.
 test-nolg: services
 	$(UV) venv --quiet --allow-existing --python $(NOLG_PY) $(NOLG_VENV)
-	VIRTUAL_ENV=$(NOLG_VENV) $(UV) pip install --quiet -e checkpoint-base -e 'checkpoint-sqlite[vec]' -e conformance-tests pytest pytest-asyncio hypothesis
+	$(UV) pip install --quiet --python $(NOLG_VENV)/bin/python -e checkpoint-base -e 'checkpoint-sqlite[vec]' -e conformance-tests pytest pytest-asyncio hypothesis
 	$(NOLG_VENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="-ra" checkpoint-base/tests checkpoint-sqlite/tests conformance-tests/tests --ignore=checkpoint-base/tests/bench
 
 test: lint test-py test-nolg
