@@ -7,6 +7,7 @@ one transaction), decode the result here.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import json
 import math
@@ -175,6 +176,18 @@ def _json_exact(value: Any, depth: int) -> bool:
     if kind is list:
         return all(_json_exact(v, depth + 1) for v in value)
     return False
+
+
+@contextlib.contextmanager
+def _naming(channel: str, where: Mapping[str, Any]) -> Iterator[None]:
+    """A :class:`CorruptRecordError` of the value layer, raised again naming the channel and
+    the checkpoint (one that already names its record is left as it is)."""
+    try:
+        yield
+    except CorruptRecordError as exc:
+        if exc.thread_id is not None:
+            raise
+        raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
 
 
 class _Ready:
@@ -626,12 +639,8 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                     for version, (source, part) in kept.items():
                         if chains.get((thread_id, ns, channel, version)) == source:
                             cache[version] = part
-        try:
+        with _naming(channel, where):
             return self._values.prepare(record, fetch, parsed=cache)
-        except CorruptRecordError as exc:
-            if exc.thread_id is not None:
-                raise
-            raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
 
     def _value(
         self,
@@ -657,12 +666,8 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         def load(part: tuple[str, bytes]) -> Any:
             return self._load(part, channel=channel, **where)
 
-        try:
+        with _naming(channel, where):
             return self._values.finish(prepared, load=load, remember=key, loaded=loaded)
-        except CorruptRecordError as exc:
-            if exc.thread_id is not None:
-                raise
-            raise CorruptRecordError(exc.reason, channel=channel, **where) from exc
 
     def _keep_parsed(
         self,
