@@ -295,7 +295,7 @@ def test_one_statement_page_keeps_orders(saver: SqliteSaver) -> None:
 def _count(conn: Any, table: str, thread: str) -> int:
     sql = {
         "blobs": "SELECT count(*) FROM blobs WHERE thread_id = ?",
-        "blob_chains": "SELECT count(*) FROM blob_chains WHERE thread_id = ?",
+        "chains": "SELECT count(*) FROM blobs WHERE thread_id = ? AND chain IS NOT NULL",
     }[table]
     return int(conn.execute(sql, (thread,)).fetchone()[0])
 
@@ -304,7 +304,7 @@ def test_a_growing_list_is_stored_as_deltas_with_their_chain(saver: SqliteSaver)
     put_chain(saver, "t", 5)
     types = [t for (t,) in saver.conn.execute("SELECT type FROM blobs WHERE channel = 'items'")]
     assert types.count("pitstop-delta") == 4
-    assert _count(saver.conn, "blob_chains", "t") == 4
+    assert _count(saver.conn, "chains", "t") == 4
     head = saver.get_tuple(cfg("t"))
     assert head is not None
     assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4, 5], "fixed": "same"}
@@ -322,20 +322,22 @@ def test_prune_keeps_the_chain_of_the_head_and_frees_the_rest(tmp_path: Path) ->
         assert head.checkpoint["channel_values"]["items"] == list(range(1, 11))
         # what stays: "fixed", the head's items record and the records its chain names (the
         # head, position 9 = 1001b, needs versions 1 and 9; 9 is itself a delta on 1)
-        chains = s.conn.execute("SELECT chain FROM blob_chains WHERE thread_id = 't'").fetchall()
+        chains = s.conn.execute(
+            "SELECT chain FROM blobs WHERE thread_id = 't' AND chain IS NOT NULL"
+        ).fetchall()
         needed = max((len(json.loads(c[0])) for c in chains), default=0)
         assert needed == 2
         assert len(chains) == needed  # the head's chain row and those of its delta members
         assert _count(s.conn, "blobs", "t") == 2 + needed
         s.delete_thread("t")
-        assert _count(s.conn, "blobs", "t") == _count(s.conn, "blob_chains", "t") == 0
+        assert _count(s.conn, "blobs", "t") == _count(s.conn, "chains", "t") == 0
 
 
 def test_copy_thread_copies_the_chains(saver: SqliteSaver) -> None:
     put_chain(saver, "a", 6)
     saver.copy_thread("a", "b")
     saver.delete_thread("a")
-    assert _count(saver.conn, "blob_chains", "b") == 5
+    assert _count(saver.conn, "chains", "b") == 5
     saver.prune(["b"])
     head = saver.get_tuple(cfg("b"))
     assert head is not None
@@ -353,13 +355,14 @@ def test_a_delta_whose_base_was_deleted_elsewhere_is_stored_full(tmp_path: Path)
         head = other.get_tuple(cfg("t"))
         assert head is not None
         assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4], "fixed": "same"}
-        assert _count(writer.conn, "blob_chains", "t") == 0
+        assert _count(writer.conn, "chains", "t") == 0
 
 
 def _copy_at_schema(source: sqlite3.Connection, path: str, version: int) -> None:
     """Write ``source``'s rows into a new file at schema ``version`` (as that schema stored them).
 
-    Up to v5 a delta's chain was one ``blob_deps`` row per version it is built on.
+    From v5 to v13 a delta's chain was one ``blob_deps`` row per version it is built on, from
+    v16 to v21 one ``blob_chains`` row (a JSON array of versions).
     """
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -381,10 +384,19 @@ def _copy_at_schema(source: sqlite3.Connection, path: str, version: int) -> None
             marks = ", ".join("?" * len(columns.split(",")))
             conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
         chains = source.execute(
-            "SELECT thread_id, checkpoint_ns, channel, version, chain FROM blob_chains"
+            "SELECT thread_id, checkpoint_ns, channel, version, chain FROM blobs "
+            "WHERE chain IS NOT NULL"
         ).fetchall()
         if version < 5:
             assert not chains, "deltas need the chain table (schema v5)"
+            return
+        assert version <= 13 or version == 16, "a schema between two steps of a migration"
+        if version == 16:
+            conn.executemany(
+                "INSERT INTO blob_chains (thread_id, checkpoint_ns, channel, version, chain) "
+                "VALUES (?, ?, ?, ?, ?)",
+                chains,
+            )
             return
         conn.executemany(
             "INSERT INTO blob_deps (thread_id, checkpoint_ns, channel, version, dep_version) "
@@ -403,8 +415,11 @@ def _everything(saver: SqliteSaver) -> list[Any]:
     ]
 
 
-def test_a_database_at_schema_v5_upgrades_in_place_with_its_data(tmp_path: Path) -> None:
-    db = str(tmp_path / "v5.db")
+@pytest.mark.parametrize(("version", "chain_table"), [(5, "blob_deps"), (16, "blob_chains")])
+def test_an_older_database_upgrades_in_place_with_its_data(
+    tmp_path: Path, version: int, chain_table: str
+) -> None:
+    db = str(tmp_path / "old.db")
     with SqliteSaver.from_conn_string(str(tmp_path / "src.db"), max_chain=4) as src:
         put_chain(src, "t", 12, meta=lambda n: {"odd": n % 2 == 1})
         put_chain(src, "u", 3, ns="child")
@@ -415,13 +430,16 @@ def test_a_database_at_schema_v5_upgrades_in_place_with_its_data(tmp_path: Path)
         src.put_writes(head.config, [("__error__", "boom")], "task-b")
         expected = _everything(src)
         history = src.get_delta_channel_history(config=cfg("t"), channels=["items"])
-        _copy_at_schema(src.conn, db, 5)
+        _copy_at_schema(src.conn, db, version)
     before = sqlite3.connect(db)
-    assert before.execute("SELECT count(*) FROM blob_deps").fetchone()[0] > 0
+    assert before.execute(f"SELECT count(*) FROM {chain_table}").fetchone()[0] > 0
     before.close()
     with SqliteSaver.from_conn_string(db) as s:
         versions = [v for (v,) in s.conn.execute("SELECT v FROM pitstop_checkpoint_migrations")]
         assert versions == list(range(len(q.MIGRATIONS)))
+        tables = {n for (n,) in s.conn.execute("SELECT name FROM sqlite_schema")}
+        assert not tables & {"blob_deps", "blob_chains", "blobs_v6", "blobs_v17"}
+        assert _count(s.conn, "chains", "t") > 0  # the chains now live in their value rows
         assert _everything(s) == expected
         assert s.get_delta_channel_history(config=cfg("t"), channels=["items"]) == history
         assert [t.metadata["step"] for t in s.list(cfg("t"), filter={"odd": True})] == [
@@ -457,7 +475,7 @@ def test_full_values_written_before_the_migration_read_unchanged(tmp_path: Path)
         cp = checkpoint(5, {"items": "5.0", "fixed": "1.0"})
         cp["channel_values"] = {"items": [1, 2, 3, 4, 5], "fixed": "same"}
         s.put(cfg("t", "", head.checkpoint["id"]), cp, {}, {"items": "5.0"})  # type: ignore[arg-type]
-        assert _count(s.conn, "blob_chains", "t") == 1  # a delta over the old full record
+        assert _count(s.conn, "chains", "t") == 1  # a delta over the old full record
         s.prune(["t"])
         head = s.get_tuple(cfg("t"))
         assert head is not None
@@ -481,7 +499,7 @@ def test_zstd_values_round_trip_and_read_without_the_setting(tmp_path: Path) -> 
 
 def test_a_delta_with_a_missing_chain_is_a_corrupt_record(saver: SqliteSaver) -> None:
     put_chain(saver, "t", 3)
-    saver.conn.execute("DELETE FROM blob_chains")
+    saver.conn.execute("UPDATE blobs SET chain = NULL")
     with pytest.raises(CorruptRecordError, match="missing") as info:
         saver.get_tuple(cfg("t"))
     assert info.value.channel == "items"

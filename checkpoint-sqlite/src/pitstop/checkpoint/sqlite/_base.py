@@ -318,12 +318,11 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
         full: Collection[str] = (),
-    ) -> tuple[
-        Row, builtins.list[Row], builtins.list[Row], builtins.list[Row], Row, RunnableConfig
-    ]:
-        """``(checkpoint row, value rows, chain rows, delta bases, touch row, result)``.
+    ) -> tuple[Row, builtins.list[Row], builtins.list[Row], Row, RunnableConfig]:
+        """``(checkpoint row, value rows, delta bases, touch row, result)``.
 
-        A chain row is a delta value's key and its chain as a JSON array of versions.
+        A value row is its key, its record and, for a delta, its chain as a JSON array of
+        versions (``None`` for a full value).
 
         Channels in ``full`` are stored as full values (their delta base turned out to be gone).
         """
@@ -331,7 +330,6 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         checkpoint_id = checkpoint["id"]
         values = checkpoint["channel_values"]
         blob_rows: builtins.list[Row] = []
-        dep_rows: builtins.list[Row] = []
         bases: builtins.list[Row] = []
         for channel, version in new_versions.items():
             if channel not in values:
@@ -350,10 +348,11 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                 record = self._values.full(values[channel], dump)
             else:
                 record, chain = self._values.encode(*key, values[channel], dump)
-            blob_rows.append((*key, *record))
             if chain:
-                dep_rows.append((*key, json.dumps(chain)))
+                blob_rows.append((*key, *record, json.dumps(chain)))
                 bases.append((thread_id, ns, channel, chain[-1]))
+            else:
+                blob_rows.append((*key, *record, None))
         bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         type_, blob = self._dump(bare, thread_id=thread_id, checkpoint_id=checkpoint_id)
         versions = json.dumps({ch: str(v) for ch, v in checkpoint["channel_versions"].items()})
@@ -376,14 +375,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
             now,
         )
         touch = (thread_id, now)
-        return (
-            row,
-            blob_rows,
-            dep_rows,
-            bases,
-            touch,
-            self._make_config(thread_id, ns, checkpoint_id),
-        )
+        return row, blob_rows, bases, touch, self._make_config(thread_id, ns, checkpoint_id)
 
     def _write_rows_of(
         self,

@@ -237,30 +237,21 @@ def put(
     conn: sqlite3.Connection,
     checkpoint_row: Row,
     blob_rows: Sequence[Row],
-    dep_rows: Sequence[Row],
     bases: Sequence[Row],
     touch: Row,
 ) -> list[str]:
-    """The statements storing one checkpoint, its new values and their chains (a ``Write``).
+    """The statements storing one checkpoint and its new values (a ``Write``).
 
-    ``dep_rows`` are ``(thread, ns, channel, version, chain)``, the chain a JSON array of the
-    versions a delta value is built on. ``bases`` are the ``(thread, ns, channel, version)``
-    records the delta values extend. If one is gone (another connection deleted the thread),
-    nothing is written and the channels are returned, to be stored in full.
+    ``blob_rows`` are ``(thread, ns, channel, version, type, blob, chain)``, the chain of a
+    delta value a JSON array of the versions it is built on. ``bases`` are the ``(thread, ns,
+    channel, version)`` records the delta values extend. If one is gone (another connection
+    deleted the thread), nothing is written and the channels are returned, to be stored in full.
     """
     missing = [b[2] for b in bases if conn.execute(q.SELECT_BLOB_EXISTS, b).fetchone() is None]
     if missing:
         return missing
     if blob_rows:
         conn.executemany(q.UPSERT_BLOB, blob_rows)
-        if len(dep_rows) < len(blob_rows):
-            # A full value re-written at a version that held a delta drops that delta's chain
-            # (a delta's own chain row replaces the old one below).
-            chained = {row[:4] for row in dep_rows}
-            stale = [row[:4] for row in blob_rows if row[:4] not in chained]
-            conn.executemany(q.DELETE_DEPS_OF_BLOB, stale)
-    if dep_rows:
-        conn.executemany(q.INSERT_DEP, dep_rows)
     conn.execute(q.UPSERT_CHECKPOINT, checkpoint_row)
     conn.execute(q.TOUCH_THREAD, touch)
     return []
@@ -482,7 +473,6 @@ def _delete_thread(conn: sqlite3.Connection, thread_id: str) -> int:
         q.DELETE_CHECKPOINTS_OF_THREAD,
         q.DELETE_WRITES_OF_THREAD,
         q.DELETE_BLOBS_OF_THREAD,
-        q.DELETE_DEPS_OF_THREAD,
         q.DELETE_THREAD_ROW,
     ):
         conn.execute(statement, (thread_id,))
@@ -499,7 +489,6 @@ def _collect(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> None:
     for thread_id, ns in keys:
         names = {"thread_id": thread_id, "checkpoint_ns": ns}
         conn.execute(q.DELETE_UNREFERENCED_BLOBS, names)
-        conn.execute(q.DELETE_ORPHAN_DEPS, names)
 
 
 def delete_for_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
@@ -530,7 +519,6 @@ def _copy_thread(conn: sqlite3.Connection, source: str, target: str, now: float)
         return
     names = {"source": source, "target": target}
     conn.execute(q.COPY_BLOBS, names)
-    conn.execute(q.COPY_DEPS, names)
     conn.execute(q.COPY_CHECKPOINTS, names)
     conn.execute(q.COPY_WRITES, names)
     conn.execute(q.TOUCH_THREAD, (target, now))

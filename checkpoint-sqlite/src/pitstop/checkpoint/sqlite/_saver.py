@@ -250,15 +250,15 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
     ) -> RunnableConfig:
         """Store a checkpoint and the values of the channels in ``new_versions``."""
         self.setup()
-        row, blobs, deps, bases, touch, result = self._put_rows(
+        row, blobs, bases, touch, result = self._put_rows(
             config, checkpoint, metadata, new_versions
         )
-        missing = self._write(_ops.put, row, blobs, deps, bases, touch)
+        missing = self._write(_ops.put, row, blobs, bases, touch)
         if missing:  # a delta's base was deleted meanwhile: store those channels in full
-            row, blobs, deps, bases, touch, result = self._put_rows(
+            row, blobs, bases, touch, result = self._put_rows(
                 config, checkpoint, metadata, new_versions, full=missing
             )
-            self._write(_ops.put, row, blobs, deps, [], touch)
+            self._write(_ops.put, row, blobs, [], touch)
         return result
 
     def put_writes(

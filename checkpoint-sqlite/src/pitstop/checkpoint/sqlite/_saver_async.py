@@ -381,15 +381,15 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
     ) -> RunnableConfig:
         """Store a checkpoint and the values of the channels in ``new_versions``."""
         await self.asetup()
-        row, blobs, deps, bases, touch, result = self._put_rows(
+        row, blobs, bases, touch, result = self._put_rows(
             config, checkpoint, metadata, new_versions
         )
-        missing = await self._write(_ops.put, row, blobs, deps, bases, touch)
+        missing = await self._write(_ops.put, row, blobs, bases, touch)
         if missing:  # a delta's base was deleted meanwhile: store those channels in full
-            row, blobs, deps, bases, touch, result = self._put_rows(
+            row, blobs, bases, touch, result = self._put_rows(
                 config, checkpoint, metadata, new_versions, full=missing
             )
-            await self._write(_ops.put, row, blobs, deps, [], touch)
+            await self._write(_ops.put, row, blobs, [], touch)
         return result
 
     async def aput_writes(
