@@ -189,6 +189,43 @@ def test_results_from_json() -> None:
     assert "50.00x" in bench.render(results)
 
 
+def test_rounds_run_in_passes_with_the_factories_interleaved() -> None:
+    from pitstop.conformance.bench_specs import PASSES, bench_cases
+    from pitstop.conformance.factory import as_saver_factory
+
+    factories = [as_saver_factory(saver), as_saver_factory(saver)]
+    cases = [c for c in bench_cases(factories, rounds=50, apis=["sync"]) if c.workload.key == "put"]
+    assert PASSES == 20
+    # pass by pass, both factories in each: (part, index), 3 rounds each (50 rounds asked)
+    assert [(c.part, c.index) for c in cases] == [(p, i) for p in range(20) for i in range(2)]
+    assert {(c.rounds, c.passes) for c in cases} == {(3, 20)}
+    assert len({c.id for c in cases}) == len(cases)
+    # up to PASSES rounds: one round per pass
+    few = [c for c in bench_cases(factories, rounds=2, apis=["sync"]) if c.workload.key == "put"]
+    assert [(c.part, c.rounds) for c in few] == [(0, 1), (0, 1), (1, 1), (1, 1)]
+
+
+def test_results_pool_the_rounds_of_every_pass() -> None:
+    from pitstop.conformance.factory import as_saver_factory
+
+    def entry(times: list[float] | None, median: float) -> dict[str, Any]:
+        stats: dict[str, Any] = {"median": median}
+        if times is not None:
+            stats["data"] = times
+        info = {"workload": "put (200-step chat)", "api": "sync", "index": 0, "ops": 1}
+        return {"stats": stats, "extra_info": info}
+
+    factories = [as_saver_factory(saver)]
+    # pooled rounds 1, 2, 3, 10, 11: median 3 (the median of the two medians would be 6)
+    data = {"benchmarks": [entry([1.0, 2.0, 3.0], 2.0), entry([10.0, 11.0], 10.5)]}
+    (result,) = bench.results_from_json(data, factories)
+    assert result.ops == {("put (200-step chat)", "sync"): pytest.approx(1 / 3)}
+    # without the rounds in the JSON: the median of the passes' medians
+    data = {"benchmarks": [entry(None, 2.0), entry(None, 10.0), entry(None, 4.0)]}
+    (result,) = bench.results_from_json(data, factories)
+    assert result.ops == {("put (200-step chat)", "sync"): pytest.approx(1 / 4)}
+
+
 def test_benchmark_tests_class(tmp_path: Path) -> None:
     """``benchmark_tests(...)`` in a backend's own test module, run by plain pytest."""
     (tmp_path / "test_mybench.py").write_text(
@@ -220,11 +257,13 @@ def test_benchmark_tests_class(tmp_path: Path) -> None:
     )
     assert code == 0
     benchmarks = json.loads(out.read_text())["benchmarks"]
-    assert [(b["extra_info"]["workload"], b["extra_info"]["index"]) for b in benchmarks] == [
-        ("put (200-step chat)", 0),
-        ("put (200-step chat)", 1),
-        ("get_tuple latest", 0),
-        ("get_tuple latest", 1),
+    info = [b["extra_info"] for b in benchmarks]
+    # two rounds: two passes of one, the factories interleaved in each
+    assert [(i["workload"], i["part"], i["index"]) for i in info] == [
+        (workload, part, index)
+        for workload in ("put (200-step chat)", "get_tuple latest")
+        for part in (0, 1)
+        for index in (0, 1)
     ]
-    assert all(b["stats"]["rounds"] == 2 for b in benchmarks)
+    assert all(b["stats"]["rounds"] == 1 for b in benchmarks)
     assert issubclass(benchmark_tests(saver), BenchTests)

@@ -5,11 +5,12 @@ The workloads are the pytest-benchmark tests of :mod:`pitstop.conformance.bench_
 history and with ``limit=10``, and when ``langgraph`` is importable a real LangGraph graph of
 no-op nodes and a LangGraph chat agent).
 :func:`run_bench` runs them with ``pytest.main`` in this process, each benchmark ``rounds``
-times (one round = the whole workload, fresh storage for the write workloads), factories
-interleaved per workload, and reads pytest-benchmark's JSON back: ops/s = operations per round /
-the median round time. :func:`run_trials` repeats whole runs and gives the median ops/s and the
-median of the per-trial subject/baseline ratios. :func:`render` prints each factory's ops/s and
-the ratios; :func:`chart` draws them, with optional target ratios. The storage-growth workload
+times (one round = the whole workload, fresh storage for the write workloads) in passes (by
+default one round each), the factories interleaved per workload and pass, and reads
+pytest-benchmark's JSON back: ops/s = operations per round / the median time of the rounds of
+all passes. :func:`run_trials` repeats whole runs and gives the median ops/s and the median of
+the per-trial subject/baseline ratios. :func:`render` prints each factory's ops/s and the
+ratios; :func:`chart` draws them, with optional target ratios. The storage-growth workload
 (``bench --growth``) lives in :mod:`pitstop.conformance.bench_growth`.
 """
 
@@ -83,17 +84,29 @@ class _Factories:
 
 
 def results_from_json(data: dict[str, Any], factories: Sequence[SaverFactory]) -> list[BenchResult]:
-    """Build the results from pytest-benchmark's JSON (``extra_info`` names each benchmark)."""
+    """Build the results from pytest-benchmark's JSON (``extra_info`` names each benchmark).
+
+    The passes of one (factory, workload, api) are pooled: ops/s from the median of all their
+    rounds (``stats.data``), or, where a benchmark's rounds are not in the JSON, the median of
+    the passes' medians.
+    """
     results = [BenchResult(f.label()) for f in factories]
+    passes: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+    ops: dict[tuple[int, str, str], float] = {}
     for bench in data.get("benchmarks", []):
         info = bench.get("extra_info", {})
-        result = results[int(info["index"])]
-        median = float(bench["stats"]["median"])
-        result.ops[(info["workload"], info["api"])] = (
-            info["ops"] / median if median > 0 else float("inf")
-        )
+        key = (int(info["index"]), info["workload"], info["api"])
+        ops[key] = float(info["ops"])
+        passes.setdefault(key, []).append(bench["stats"])
         if info.get("stored_bytes") is not None:
-            result.stored_bytes = int(info["stored_bytes"])
+            results[key[0]].stored_bytes = int(info["stored_bytes"])
+    for key, count in ops.items():
+        stats = passes[key]
+        if all(s.get("data") for s in stats):
+            median = statistics.median(float(t) for s in stats for t in s["data"])
+        else:
+            median = statistics.median(float(s["median"]) for s in stats)
+        results[key[0]].ops[(key[1], key[2])] = count / median if median > 0 else float("inf")
     order = {(w.title, api): i for i, (api, w) in enumerate(itertools.product(APIS, WORKLOADS))}
     for result in results:  # table order, whatever order the JSON lists the benchmarks in
         result.ops = dict(sorted(result.ops.items(), key=lambda kv: order.get(kv[0], len(order))))

@@ -19,9 +19,14 @@ Workloads (one *round* = the whole workload, timed by pytest-benchmark's ``pedan
   superstep; fresh storage every round; only when ``langgraph`` is importable).
 
 Factories are innermost in the parametrization, so the factories of one (workload, api) run
-back to back. Each benchmark's ``extra_info`` holds ``ops`` (operations per round), so
-ops/s = ``ops`` / round time; the sync ``put_writes`` benchmark also records ``stored_bytes``
-when the factory has a ``stored_bytes(saver)`` hook.
+back to back, and each benchmark's rounds are split into up to ``PASSES`` passes: pass 1 of
+every factory, then pass 2 of every factory, and so on, so that a stretch of machine noise
+falls on every factory's rounds alike instead of on one factory's block (the rounds of all
+passes are pooled again when the results are read, see ``bench.results_from_json``; the read
+workloads prepare their storage once and keep it from pass to pass). Each benchmark's
+``extra_info`` holds ``ops`` (operations per round), so ops/s = ``ops`` / round time; the sync
+``put_writes`` benchmark also records ``stored_bytes`` when the factory has a
+``stored_bytes(saver)`` hook.
 
 Three ways in:
 
@@ -50,6 +55,7 @@ from pitstop.conformance.factory import SaverFactory, Session, as_saver_factory
 __all__ = [
     "APIS",
     "DEFAULT_ROUNDS",
+    "PASSES",
     "WORKLOADS",
     "BenchCase",
     "BenchTests",
@@ -64,6 +70,9 @@ STEPS = 200
 MESSAGE = "m" * 300
 APIS = ("sync", "async")
 DEFAULT_ROUNDS = 20
+PASSES = 20
+"""Each benchmark's rounds run in up to this many passes, the factories interleaved per pass:
+at the default rounds, one round of each factory in turn."""
 # the chat agent calls a tool while its thread holds fewer than CHAT_AGENT_MESSAGES messages: one
 # message per superstep after the human one, the agent at odd lengths, so the agent answers when it
 # sees 101 messages: 101 supersteps, 102 messages
@@ -95,18 +104,21 @@ WORKLOADS: tuple[Workload, ...] = (
 
 @dataclass(frozen=True)
 class BenchCase:
-    """One benchmark: a workload through one API on one factory (``index`` in the run)."""
+    """One benchmark: a workload through one API on one factory (``index`` in the run), pass
+    ``part`` of ``passes`` (``rounds`` rounds in each)."""
 
     workload: Workload
     api: str
     factory: SaverFactory
     index: int
     rounds: int
+    part: int = 0
+    passes: int = 1
 
     @property
     def id(self) -> str:
         """The pytest id."""
-        return f"{self.workload.key}-{self.api}-{self.index}-{self.factory.label()}"
+        return f"{self.workload.key}-{self.api}-{self.index}-{self.factory.label()}-p{self.part}"
 
 
 def _langgraph_available() -> bool:
@@ -122,13 +134,17 @@ def bench_cases(
     rounds: int = DEFAULT_ROUNDS,
     apis: Sequence[str] = APIS,
 ) -> list[BenchCase]:
-    """Every (api, workload, factory) case, factories innermost (interleaved)."""
+    """Every (api, workload, pass, factory) case, factories innermost (interleaved): the
+    ``rounds`` of each benchmark in up to ``PASSES`` passes of ``ceil(rounds / passes)``."""
     has_langgraph = _langgraph_available()
+    passes = max(1, min(PASSES, rounds))
+    per_pass = -(-rounds // passes)
     return [
-        BenchCase(workload, api, factory, index, rounds)
+        BenchCase(workload, api, factory, index, per_pass, part, passes)
         for api in apis
         for workload in WORKLOADS
         if has_langgraph or not workload.needs_langgraph
+        for part in range(passes)
         for index, factory in enumerate(factories)
     ]
 
@@ -321,6 +337,11 @@ class _Round:
     graph: Any = None
 
 
+_READ_STORAGE: dict[tuple[int, str, str], tuple[SaverFactory, _Round]] = {}
+"""The storage a read workload prepared in its first pass, for its later passes: ``(factory
+index, api, workload) -> (factory, round)``."""
+
+
 def _fresh(case: BenchCase) -> _Round:
     session = Session()
     return _Round(session, session.open(case.factory.create()))
@@ -349,9 +370,11 @@ def run_bench_case(case: BenchCase, benchmark: Any) -> None:
         api=api,
         factory=case.factory.label(),
         index=case.index,
+        part=case.part,
         ops=workload.ops,
     )
     last: list[_Round] = []
+    warmup = 1 if case.part == 0 else 0  # one warm-up round, before the first pass
 
     def run_pedantic(target: Callable[[_Round], Any], setup: Callable[[], _Round]) -> Any:
         def setup_round() -> tuple[tuple[_Round], dict[str, Any]]:
@@ -362,7 +385,7 @@ def run_bench_case(case: BenchCase, benchmark: Any) -> None:
             return (state,), {}
 
         return benchmark.pedantic(
-            target, setup=setup_round, rounds=case.rounds, warmup_rounds=1, iterations=1
+            target, setup=setup_round, rounds=case.rounds, warmup_rounds=warmup, iterations=1
         )
 
     try:
@@ -430,9 +453,18 @@ def run_bench_case(case: BenchCase, benchmark: Any) -> None:
             assert snapshot.metadata["step"] == workload.ops, snapshot.metadata
             _check_chat_result(snapshot.values)
         else:
-            shared = _prepared(case)
-            last[:] = [shared]
-            _call_all(shared.session, shared.saver, api, "put_writes", shared.calls)
+            # the read workloads' storage is prepared once and kept from pass to pass
+            key = (case.index, api, workload.key)
+            kept = _READ_STORAGE.pop(key, None)
+            if kept is not None and kept[0] is not case.factory:  # left by another run
+                _close(kept[1])
+                kept = None
+            if kept is None:
+                shared = _prepared(case)
+                _call_all(shared.session, shared.saver, api, "put_writes", shared.calls)
+            else:
+                shared = kept[1]
+            last[:] = [shared]  # closed below, unless a later pass takes it
             latest = {"configurable": {"thread_id": "chat", "checkpoint_ns": ""}}
             thread = {"configurable": {"thread_id": "chat"}}
             name, calls, kwargs = {
@@ -443,13 +475,15 @@ def run_bench_case(case: BenchCase, benchmark: Any) -> None:
             result = benchmark.pedantic(
                 lambda: _call_all(shared.session, shared.saver, api, name, calls, **kwargs),
                 rounds=case.rounds,
-                warmup_rounds=1,
+                warmup_rounds=warmup,
                 iterations=1,
             )
             if workload.key == "list_all":
                 assert len(result[0]) == STEPS, len(result[0])
             elif workload.key == "get_tuple":
                 assert result[0] is not None
+            if case.part < case.passes - 1:
+                _READ_STORAGE[key] = (case.factory, last.pop())
     finally:
         for state in last:
             _close(state)
