@@ -199,3 +199,10 @@ def test_recent_reads_zero_keeps_nothing(tmp_path: Path, page_reads: list[int]) 
         assert read(saver, "t") == read(saver, "t")
         assert page_reads[0] == 2
         assert not saver._recent
+        # keeping nothing, a read takes no stamp: one statement, the page's
+        statements: list[str] = []
+        saver.conn.set_trace_callback(statements.append)
+        assert read(saver, "t") is not None
+        saver.conn.set_trace_callback(None)
+        assert len(statements) == 1
+        assert "data_version" not in statements[0]

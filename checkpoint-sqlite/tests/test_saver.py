@@ -772,11 +772,11 @@ def test_a_busy_database_is_not_waited_for_on_the_loop(tmp_path: Path) -> None:
     reader = sqlite3.connect(db, isolation_level=None)
     reader.execute("PRAGMA busy_timeout = 30000")
     try:
-        assert _ops.read_page_now(reader, sql, params, None, 30000) is None  # at once
+        assert _ops.read_page_now(reader, sql, params, None, True, 30000) is None  # at once
         assert reader.execute("PRAGMA busy_timeout").fetchone() == (30000,)
         holder.execute("COMMIT")
         holder.close()  # the exclusive lock goes with the connection
-        read = _ops.read_page_now(reader, sql, params, None, 30000)
+        read = _ops.read_page_now(reader, sql, params, None, True, 30000)
         assert read is not None
         page = read[1]
         assert page is not None

@@ -467,8 +467,7 @@ class BaseSqliteSaver(BaseCheckpointSaver):
         if not found or found[0][0] is None:
             return None
         ready = found[0][0]
-        size = ready.size
-        if self.recent_reads and size <= RECENT_BYTES // 4:
+        if self.recent_reads and (size := ready.size) <= RECENT_BYTES // 4:
             with self._recent_lock:
                 recent = self._recent
                 old = recent.pop(key, None)

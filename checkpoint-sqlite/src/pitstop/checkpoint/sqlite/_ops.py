@@ -35,6 +35,7 @@ __all__ = [
     "put",
     "put_writes",
     "Stamp",
+    "UNSTAMPED",
     "read_page",
     "read_page_now",
     "read_page_unless",
@@ -53,6 +54,9 @@ Page = tuple[list[Row], list[Row], list[Row], list[Row]]
 Stamp = tuple[int, int]
 """``(PRAGMA data_version, total_changes)`` of a connection: equal stamps mean the database is
 unchanged in between (see ``read_page_unless``)."""
+
+UNSTAMPED: Final[Stamp] = (-1, -1)
+"""The stamp of a read taken without one (no real stamp equals it)."""
 
 ATTEMPTS: Final = 6
 """Bounded retry of a transaction that still met SQLITE_BUSY after ``busy_timeout``."""
@@ -283,6 +287,7 @@ def read_page_now(
     sql: str,
     params: dict[str, Any],
     known: Stamp | None,
+    stamped: bool,
     busy_timeout_ms: int,
 ) -> tuple[Stamp, Page | None] | None:
     """``read_page_unless`` without ever waiting: ``None`` when the database is busy.
@@ -293,7 +298,7 @@ def read_page_now(
     """
     conn.execute(q.BUSY_TIMEOUT.format(milliseconds=0))
     try:
-        return read_page_unless(conn, sql, params, known, attempts=1)
+        return read_page_unless(conn, sql, params, known, stamped, attempts=1)
     except sqlite3.OperationalError as exc:
         if is_busy(exc):
             return None
@@ -307,6 +312,7 @@ def read_page_unless(
     sql: str,
     params: dict[str, Any],
     known: Stamp | None,
+    stamped: bool = True,
     *,
     attempts: int = ATTEMPTS,
 ) -> tuple[Stamp, Page | None]:
@@ -315,8 +321,11 @@ def read_page_unless(
 
     The stamp is taken before the read: nothing committed by another connection or written
     through this one can come between them unnoticed (a commit right after the stamp only makes
-    the next comparison fail).
+    the next comparison fail). ``stamped=False`` (a caller keeping no reads) reads the page
+    without taking one: the stamp returned is ``UNSTAMPED``.
     """
+    if not stamped:
+        return UNSTAMPED, read_page(conn, sql, params, attempts=attempts)
     (version,) = conn.execute(q.DATA_VERSION).fetchone()
     stamp = (int(version), conn.total_changes)
     if stamp == known:

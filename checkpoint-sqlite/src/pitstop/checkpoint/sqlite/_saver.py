@@ -158,8 +158,9 @@ class SqliteSaver(SyncSaverAsyncAPI, BaseSqliteSaver):
         self, sql: str, params: dict[str, Any], known: _ops.Stamp | None
     ) -> tuple[_ops.Stamp, Page | None]:
         """``get_tuple``'s read (``_ops.read_page_unless``): no page if unchanged since
-        ``known``."""
-        return self._run(_ops.read_page_unless, sql, params, known)
+        ``known``; without a stamp when no read is kept."""
+        stamped = self.recent_reads > 0
+        return self._run(_ops.read_page_unless, sql, params, known, stamped)
 
     def setup(self) -> None:
         """Create or migrate the schema (idempotent; also run on first use).

@@ -207,7 +207,8 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
         self, sql: str, params: dict[str, Any], known: _ops.Stamp | None
     ) -> tuple[_ops.Stamp, Page | None]:
         """``get_tuple``'s read (``_ops.read_page_unless``): no page if unchanged since
-        ``known``."""
+        ``known``; without a stamp when no read is kept."""
+        stamped = self.recent_reads > 0
         if True:  # ASYNC: on the loop's thread when the connection is idle, else one hop
             # A one-checkpoint read is ~40 us of SQLite work on cached pages, less than a hop
             # to aiosqlite's thread and back (~60 us idle, more under load) and less than the
@@ -215,10 +216,12 @@ class AsyncSqliteSaver(AsyncSaverSyncAPI, BaseSqliteSaver):
             # connection (`_lock`), never waits for a lock (busy: one hop instead), and needs a
             # connection usable from this thread (`check_same_thread=False`, as
             # `from_conn_string` opens it); otherwise, and for listings, reads take the hop.
-            read = self._now(_ops.read_page_now, sql, params, known, int(self.busy_timeout * 1000))
+            read = self._now(
+                _ops.read_page_now, sql, params, known, stamped, int(self.busy_timeout * 1000)
+            )
             if read is not None:
                 return read
-        return await self._run(_ops.read_page_unless, sql, params, known)
+        return await self._run(_ops.read_page_unless, sql, params, known, stamped)
 
     if True:  # ASYNC: the sync saver always runs on the caller's thread
 
