@@ -560,6 +560,44 @@ def test_chain_records_rewritten_elsewhere_are_read_again(tmp_path: Path) -> Non
         assert listed == [second[:n] for n in range(9, 0, -1)]
 
 
+def test_malformed_json_in_a_row_is_a_corrupt_record_and_the_rest_reads(
+    saver: SqliteSaver,
+) -> None:
+    ids = put_chain(saver, "t", 5)
+    put_chain(saver, "u", 3)
+    # the head's chain column: the head's values cannot be rebuilt, older checkpoints can
+    saver.conn.execute(
+        "UPDATE blobs SET chain = '[\"1.0.5\", oops' WHERE thread_id = 't' AND channel = 'items'"
+        " AND version = (SELECT max(version) FROM blobs WHERE thread_id = 't' AND chain NOTNULL)"
+    )
+    with pytest.raises(CorruptRecordError, match="missing") as info:
+        saver.get_tuple(cfg("t"))
+    assert (info.value.thread_id, info.value.checkpoint_id, info.value.channel) == (
+        "t",
+        ids[-1],
+        "items",
+    )
+    older = saver.get_tuple(cfg("t", checkpoint_id=ids[-2]))
+    assert older is not None
+    assert older.checkpoint["channel_values"]["items"] == [1, 2, 3, 4]
+    # a listing reads the head's chain records for the older checkpoints: the head rebuilds
+    listed = [t.checkpoint["channel_values"]["items"] for t in saver.list(cfg("t"))]
+    assert listed == [[1, 2, 3, 4, 5], [1, 2, 3, 4], [1, 2, 3], [1, 2], [1]]
+    # a checkpoint's channel versions: that checkpoint names itself, its neighbours read
+    for text in ("{not json", "[1, 2]"):
+        saver.conn.execute(
+            "UPDATE checkpoints SET channel_versions = ? "
+            "WHERE thread_id = 't' AND checkpoint_id = ?",
+            (text, ids[1]),
+        )
+        with pytest.raises(CorruptRecordError, match="channel versions") as info:
+            saver.get_tuple(cfg("t", checkpoint_id=ids[1]))
+        assert (info.value.thread_id, info.value.checkpoint_id) == ("t", ids[1])
+        assert saver.get_tuple(cfg("t", checkpoint_id=ids[0])) is not None
+        assert saver.get_tuple(cfg("t", checkpoint_id=ids[2])) is not None
+    assert len(list(saver.list(cfg("u")))) == 3  # other threads unaffected
+
+
 def test_a_corrupt_chain_part_in_a_listing_names_its_record(saver: SqliteSaver) -> None:
     put_chain(saver, "t", 4)
     first = saver.conn.execute(

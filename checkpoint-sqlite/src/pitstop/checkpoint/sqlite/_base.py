@@ -537,6 +537,8 @@ class BaseSqliteSaver(BaseCheckpointSaver):
                 if not metadata_matches(metadata, filter):
                     yield None, None
                     continue
+            if row[10]:  # its channel versions are not a JSON object: no value was looked up
+                raise self._corrupt(ValueError("not a JSON object"), row, "channel versions")
             where = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
             channels: builtins.list[tuple[str, str, Prepared]] = []
             for _, channel, vtype, vblob, version in values.get(rowid, ()):

@@ -339,10 +339,11 @@ def read_page(
     """One page of checkpoints with their values and pending writes (one statement, one hop).
 
     A single ``SELECT`` sees one snapshot, so no explicit transaction is needed. Checkpoint rows
-    come back in page order (newest first), value rows ``(rowid, channel, type, blob, version)``,
-    write rows ``(rowid, task_id, channel, type, value)`` in the order the runtime applies them
-    (``task_path``, ``task_id``, ``idx``), chain rows ``(thread, ns, channel, version, type,
-    blob)``: the records the page's delta values are built on.
+    come back in page order (newest first), each ending with a flag set when its channel
+    versions are not a JSON object (a corrupt row), value rows ``(rowid, channel, type, blob,
+    version)``, write rows ``(rowid, task_id, channel, type, value)`` in the order the runtime
+    applies them (``task_path``, ``task_id``, ``idx``), chain rows ``(thread, ns, channel,
+    version, type, blob)``: the records the page's delta values are built on.
     """
     delay = 0.005
     for attempt in range(attempts):

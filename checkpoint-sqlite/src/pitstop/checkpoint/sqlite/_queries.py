@@ -370,33 +370,36 @@ LIST_ORDER: Final = """
 ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT :limit),
 page AS MATERIALIZED (
 SELECT c.rowid AS rid, c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
-       c.type, c.checkpoint, c.metadata, c.metadata_type, c.metadata_blob, c.channel_versions
+       c.type, c.checkpoint, c.metadata, c.metadata_type, c.metadata_blob,
+       CASE WHEN substr(c.channel_versions, 1, 1) = '{' AND json_valid(c.channel_versions)
+            THEN c.channel_versions END AS versions
 FROM keys CROSS JOIN checkpoints AS c ON c.rowid = keys.k)
 SELECT 0, rid, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
-       metadata, metadata_type, metadata_blob
+       metadata, metadata_type, metadata_blob, versions IS NULL
 FROM page
 UNION ALL
-SELECT 1, c.rid, b.channel, b.type, b.blob, b.version, NULL, NULL, NULL, NULL, NULL
+SELECT 1, c.rid, b.channel, b.type, b.blob, b.version, NULL, NULL, NULL, NULL, NULL, NULL
 FROM page AS c
-CROSS JOIN json_each(c.channel_versions) AS v
+CROSS JOIN json_each(c.versions) AS v
 CROSS JOIN blobs AS b
   ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
  AND b.channel = v.key AND b.version = v.value
 UNION ALL
 SELECT 3, NULL, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type, b.blob,
-       NULL, NULL, NULL
+       NULL, NULL, NULL, NULL
 FROM (SELECT DISTINCT d.thread_id, d.checkpoint_ns, d.channel, j.value AS dep_version
       FROM page AS c
-      CROSS JOIN json_each(c.channel_versions) AS v
+      CROSS JOIN json_each(c.versions) AS v
       CROSS JOIN blobs AS d
         ON d.thread_id = c.thread_id AND d.checkpoint_ns = c.checkpoint_ns
        AND d.version = v.value AND d.channel = v.key
-      CROSS JOIN json_each(d.chain) AS j) AS k
+      CROSS JOIN json_each(CASE WHEN json_valid(d.chain) THEN d.chain END) AS j) AS k
 CROSS JOIN blobs AS b
   ON b.thread_id = k.thread_id AND b.checkpoint_ns = k.checkpoint_ns
  AND b.channel = k.channel AND b.version = k.dep_version
 UNION ALL
-SELECT 2, c.rid, w.task_id, w.channel, w.type, w.value, w.task_path, w.idx, NULL, NULL, NULL
+SELECT 2, c.rid, w.task_id, w.channel, w.type, w.value, w.task_path, w.idx, NULL, NULL, NULL,
+       NULL
 FROM page AS c
 CROSS JOIN writes AS w
   ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
@@ -408,7 +411,11 @@ the join order: checkpoint, its versions, then one primary-key lookup per value;
 the planner scans the thread's values for each checkpoint) and their pending writes (with
 ``task_path`` and ``idx``, so ``read_page`` can put them in the order the runtime applies
 them), and the records the page's delta values are built on (named by their ``chain``; each
-once per page), so reading a checkpoint stays one statement."""
+once per page), so reading a checkpoint stays one statement. A checkpoint row ends with a flag:
+its ``channel_versions`` are not a JSON object (a corrupt row: its values are not looked up, and
+decoding it raises an error naming it); a corrupt ``chain`` names no record (the delta's own
+check then finds its chain missing). Either way the statement, and the rest of the page, still
+read."""
 
 LIST_ORDER_ONE: Final = LIST_ORDER.replace("SELECT DISTINCT d.thread_id", "SELECT d.thread_id")
 """``LIST_ORDER`` for a page of at most one checkpoint (``get_tuple``): its channels' chains
@@ -454,7 +461,7 @@ WHERE thread_id = ? AND checkpoint_ns = ?
 SELECT_DEP_RECORDS: Final = """
 SELECT d.channel, j.value, b.type, b.blob
 FROM blobs AS d
-CROSS JOIN json_each(d.chain) AS j
+CROSS JOIN json_each(CASE WHEN json_valid(d.chain) THEN d.chain END) AS j
 CROSS JOIN blobs AS b
   ON b.thread_id = d.thread_id AND b.checkpoint_ns = d.checkpoint_ns
  AND b.version = j.value AND b.channel = d.channel
