@@ -160,6 +160,11 @@ def test_a_corrupt_row_names_itself_and_the_rest_stays_readable(saver: SqliteSav
     with pytest.raises(CorruptRecordError, match=ids[0]):
         saver.get_tuple(cfg("t", checkpoint_id=ids[0]))
     assert saver.get_tuple(cfg("t", checkpoint_id=ids[2])) is not None
+    # a filtered listing cannot match on metadata that is not JSON: the row names itself
+    with pytest.raises(CorruptRecordError, match=ids[0]):
+        list(saver.list(cfg("t"), filter={"step": 1}))
+    put_chain(saver, "v", 2)
+    assert [t.metadata["step"] for t in saver.list(cfg("v"), filter={"step": 2})] == [2]
 
 
 def test_retention_keep_last_and_max_idle(tmp_path: Path) -> None:

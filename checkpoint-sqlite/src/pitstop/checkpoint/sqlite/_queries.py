@@ -345,7 +345,7 @@ LIST_WHERE_AFTER: Final = (
 )
 """Keyset pagination across threads or namespaces, which may share checkpoint ids."""
 LIST_WHERE_FILTER: Final = """
-  AND NOT EXISTS (
+  AND CASE WHEN NOT json_valid(metadata) THEN 1 ELSE NOT EXISTS (
     SELECT 1 FROM json_each(:filter) AS f
     WHERE NOT (
         CASE json_extract(f.value, '$[1]')
@@ -362,10 +362,11 @@ LIST_WHERE_FILTER: Final = """
                 AND json_extract(metadata, json_extract(f.value, '$[0]'))
                     = json_extract(f.value, '$[2]')
             ELSE 1
-        END))"""
+        END)) END"""
 """The metadata filter, compiled to a JSON array of ``[json_path, kind, value]`` (keys become
 quoted JSON paths, bound as a parameter): a row must satisfy all of them. What SQL cannot decide
-exactly (objects, arrays, unusual keys) is left to the exact check in Python."""
+exactly (objects, arrays, unusual keys) is left to the exact check in Python, and so is a row
+whose metadata is not valid JSON (decoding it then raises the error naming that checkpoint)."""
 LIST_ORDER: Final = """
 ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT :limit),
 page AS MATERIALIZED (
