@@ -603,6 +603,45 @@ def test_malformed_json_in_a_row_is_a_corrupt_record_and_the_rest_reads(
     assert len(list(saver.list(cfg("u")))) == 3  # other threads unaffected
 
 
+def test_maintenance_names_a_thread_with_damaged_json_and_deletes_none_of_it(
+    saver: SqliteSaver, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = put_chain(saver, "t", 5)
+    put_chain(saver, "u", 5)
+
+    def counts(thread: str) -> tuple[int, int]:
+        return (
+            _count(saver.conn, "blobs", thread),
+            saver.conn.execute(
+                "SELECT count(*) FROM checkpoints WHERE thread_id = ?", (thread,)
+            ).fetchone()[0],
+        )
+
+    where = "WHERE thread_id = 't' AND checkpoint_id = ?"
+    (versions,) = saver.conn.execute(
+        f"SELECT channel_versions FROM checkpoints {where}", (ids[1],)
+    ).fetchone()
+    saver.conn.execute(f"UPDATE checkpoints SET channel_versions = '{{oops' {where}", (ids[1],))
+    before = counts("t")
+    with pytest.raises(CorruptRecordError, match="damaged JSON") as info:
+        saver.prune(["t"])
+    assert (info.value.thread_id, info.value.checkpoint_ns) == ("t", "")
+    assert counts("t") == before
+    # a sweep leaves that thread as it is, says so, and applies the policy to the others
+    with caplog.at_level("WARNING", logger="pitstop.checkpoint.sqlite._ops"):
+        result = saver.sweep(RetentionPolicy(keep_last=2))
+    assert result == SweepResult(threads_deleted=0, checkpoints_deleted=3)
+    assert counts("t") == before
+    assert len(list(saver.list(cfg("u")))) == 2
+    assert "skipped thread 't'" in caplog.text
+    # repaired, the thread is trimmed like the others
+    saver.conn.execute(f"UPDATE checkpoints SET channel_versions = ? {where}", (versions, ids[1]))
+    assert saver.sweep(RetentionPolicy(keep_last=2)).checkpoints_deleted == 3
+    head = saver.get_tuple(cfg("t"))
+    assert head is not None
+    assert head.checkpoint["channel_values"] == {"items": [1, 2, 3, 4, 5], "fixed": "same"}
+
+
 def test_a_corrupt_chain_part_in_a_listing_names_its_record(saver: SqliteSaver) -> None:
     put_chain(saver, "t", 4)
     first = saver.conn.execute(

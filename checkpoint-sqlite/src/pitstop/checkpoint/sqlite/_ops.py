@@ -14,14 +14,16 @@ never undoes or fails another; a caller's call returns after the commit that hol
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import operator
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
-from pitstop.checkpoint.base import InvalidArgumentError, MigrationError
+from pitstop.checkpoint.base import CorruptRecordError, InvalidArgumentError, MigrationError
 from pitstop.checkpoint.sqlite import _queries as q
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
+logger = logging.getLogger(__name__)
 Page = tuple[list[Row], list[Row], list[Row], list[Row]]
 """``(checkpoint rows, value rows, write rows, chain rows)`` of one page (see ``read_page``)."""
 
@@ -498,7 +501,28 @@ def delete_thread(conn: sqlite3.Connection, thread_id: str) -> None:
 def _collect(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> None:
     for thread_id, ns in keys:
         names = {"thread_id": thread_id, "checkpoint_ns": ns}
-        conn.execute(q.DELETE_UNREFERENCED_BLOBS, names)
+        with _naming_damage(thread_id, ns):
+            conn.execute(q.DELETE_UNREFERENCED_BLOBS, names)
+
+
+@contextlib.contextmanager
+def _naming_damage(thread_id: str, ns: str) -> Iterator[None]:
+    """Maintenance (garbage collection, retention) meeting a row whose JSON columns are damaged
+    raises ``CorruptRecordError`` naming the thread and namespace; nothing is deleted then (the
+    caller's transaction or savepoint is rolled back): a value only such a row references could
+    still be needed once the row is repaired."""
+    try:
+        yield
+    except CorruptRecordError:
+        raise
+    except (sqlite3.OperationalError, ValueError) as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "malformed JSON" not in str(exc):
+            raise
+        raise CorruptRecordError(
+            f"a checkpoint or value row holds damaged JSON: {type(exc).__name__}: {exc}",
+            thread_id=thread_id,
+            checkpoint_ns=ns,
+        ) from exc
 
 
 def delete_for_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
@@ -560,20 +584,21 @@ def _keep_newest(conn: sqlite3.Connection, thread_id: str, count: int) -> int:
     dropped = 0
     namespaces = [ns for (ns,) in conn.execute(q.SELECT_NAMESPACES_OF_THREAD, (thread_id,))]
     for ns in namespaces:
-        rows = conn.execute(q.SELECT_CHECKPOINT_SHAPES, (thread_id, ns)).fetchall()
-        if len(rows) <= count:
-            continue
-        shapes = {
-            cid: (parent, json.loads(versions), delta) for cid, parent, versions, delta in rows
-        }
-        heads = [row[0] for row in rows[:count]]
-        keep = set(heads)
-        if any(shapes[h][2] for h in heads):
-            blob_keys = {
-                (ch, v) for ch, v in conn.execute(q.SELECT_BLOB_KEYS_OF_NS, (thread_id, ns))
+        with _naming_damage(thread_id, ns):
+            rows = conn.execute(q.SELECT_CHECKPOINT_SHAPES, (thread_id, ns)).fetchall()
+            if len(rows) <= count:
+                continue
+            shapes = {
+                cid: (parent, json.loads(versions), delta) for cid, parent, versions, delta in rows
             }
-            for head in heads:
-                keep |= _delta_ancestors(shapes, head, blob_keys)
+            heads = [row[0] for row in rows[:count]]
+            keep = set(heads)
+            if any(shapes[h][2] for h in heads):
+                blob_keys = {
+                    (ch, v) for ch, v in conn.execute(q.SELECT_BLOB_KEYS_OF_NS, (thread_id, ns))
+                }
+                for head in heads:
+                    keep |= _delta_ancestors(shapes, head, blob_keys)
         doomed = json.dumps([cid for cid in shapes if cid not in keep])
         conn.execute(q.DELETE_WRITES_BY_IDS, (thread_id, ns, doomed))
         dropped += conn.execute(q.DELETE_CHECKPOINTS_BY_IDS, (thread_id, ns, doomed)).rowcount
@@ -613,5 +638,13 @@ def _sweep(
     if keep_last is not None:
         crowded = conn.execute(q.SELECT_CROWDED_NAMESPACES, (keep_last,)).fetchall()
         for thread_id in sorted({row[0] for row in crowded}):
-            checkpoints += _keep_newest(conn, thread_id, keep_last)
+            # One thread holding a damaged row is left as it is (and logged); retention goes on
+            # for the others.
+            conn.execute(q.SAVEPOINT_THREAD)
+            try:
+                checkpoints += _keep_newest(conn, thread_id, keep_last)
+            except CorruptRecordError as exc:
+                conn.execute(q.ROLLBACK_TO_SAVEPOINT_THREAD)
+                logger.warning("sweep: keep_last skipped thread %r: %s", thread_id, exc)
+            conn.execute(q.RELEASE_SAVEPOINT_THREAD)
     return threads, checkpoints

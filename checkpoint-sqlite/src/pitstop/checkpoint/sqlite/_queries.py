@@ -13,8 +13,11 @@ __all__ = [
     "BEGIN_IMMEDIATE",
     "BEGIN_READ",
     "RELEASE_SAVEPOINT",
+    "RELEASE_SAVEPOINT_THREAD",
     "ROLLBACK_TO_SAVEPOINT",
+    "ROLLBACK_TO_SAVEPOINT_THREAD",
     "SAVEPOINT",
+    "SAVEPOINT_THREAD",
     "BUSY_TIMEOUT",
     "COPY_BLOBS",
     "COPY_CHECKPOINTS",
@@ -95,6 +98,11 @@ SAVEPOINT: Final = "SAVEPOINT pitstop_write"
 ROLLBACK_TO_SAVEPOINT: Final = "ROLLBACK TO pitstop_write"
 RELEASE_SAVEPOINT: Final = "RELEASE pitstop_write"
 """One write of a group commit (``_ops.run_writes``): a failing write is rolled back alone."""
+
+SAVEPOINT_THREAD: Final = "SAVEPOINT pitstop_thread"
+ROLLBACK_TO_SAVEPOINT_THREAD: Final = "ROLLBACK TO pitstop_thread"
+RELEASE_SAVEPOINT_THREAD: Final = "RELEASE pitstop_thread"
+"""One thread of a sweep: a thread holding a damaged row is rolled back alone."""
 
 VACUUM: Final = "PRAGMA incremental_vacuum;"
 """Give freed pages back to the file system (the file was created with auto_vacuum=INCREMENTAL)."""
