@@ -45,6 +45,7 @@ from typing import Any, Final, cast
 import msgpack
 
 from pitstop.checkpoint.errors import CorruptRecordError, InvalidArgumentError
+from pitstop.checkpoint.serde._decode import array_header
 from pitstop.checkpoint.serde.base import SerializerProtocol
 
 __all__ = [
@@ -116,14 +117,6 @@ def _array_body(payload: Any) -> tuple[int, int] | None:
     if first == 0xDD and len(payload) >= 5:
         return int.from_bytes(payload[1:5], "big"), 5
     return None
-
-
-def _array_header(count: int) -> bytes:
-    if count < 16:
-        return bytes((0x90 | count,))
-    if count < 0x10000:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
 
 
 def _items_of(record: Record) -> tuple[int, bytes] | None:
@@ -227,7 +220,7 @@ def _concat_chunks(parts: list[_Part]) -> list[bytes] | None:
         chunks.append(items[1])
     if total >= 2**32:
         return None
-    chunks[0] = _array_header(total)
+    chunks[0] = array_header(total)
     return chunks
 
 
@@ -455,7 +448,7 @@ class DeltaEncoder:
             if prepared.layout is None:
                 prepared.layout = _layout_of(parts, prepared.position)
             positions, lengths = prepared.layout
-            self._remember_read(remember, loaded, prepared.chain, positions, lengths)
+            self._keep_read(remember, loaded, prepared.chain, positions, lengths)
         return loaded
 
     @staticmethod
@@ -519,9 +512,21 @@ class DeltaEncoder:
         lengths: list[int],
     ) -> None:
         if self._newer(where):
-            thread_id, ns, channel, version = where
-            known = _Known(version, list(value), chain, positions, lengths)
-            self._remember((thread_id, ns, channel), known)
+            self._keep_read(where, value, chain, positions, lengths)
+
+    def _keep_read(
+        self,
+        where: tuple[str, str, str, str],
+        value: list[Any],
+        chain: list[str],
+        positions: list[int] | None,
+        lengths: list[int],
+    ) -> None:
+        """Remember a value read at ``where``, known to be newer (see ``_newer``)."""
+        thread_id, ns, channel, version = where
+        self._remember(
+            (thread_id, ns, channel), _Known(version, list(value), chain, positions, lengths)
+        )
 
 
 def _layout_of(parts: list[_Part], position: int | None) -> tuple[list[int] | None, list[int]]:

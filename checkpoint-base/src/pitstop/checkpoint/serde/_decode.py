@@ -53,7 +53,7 @@ from pitstop.checkpoint.serde._policy import (
 )
 from pitstop.checkpoint.serde.types import DeltaSnapshot, RevivedException
 
-__all__ = ["Decoder"]
+__all__ = ["Decoder", "array_header"]
 
 logger = logging.getLogger("pitstop.checkpoint.serde")
 
@@ -372,6 +372,15 @@ class _Level:
         return numpy.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
 
 
+def array_header(count: int) -> bytes:
+    """The msgpack header of an array of ``count`` items (``count < 2**32``)."""
+    if count < 16:
+        return bytes((0x90 | count,))
+    if count < 0x10000:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
 class Decoder:
     """Decodes pitstop/LangGraph msgpack under one revival policy."""
 
@@ -391,13 +400,7 @@ class Decoder:
     def frame(count: int, chunks: list[bytes]) -> bytes:
         """``count`` whole ``"msgpack"`` payloads, given as ``chunks`` of bytes that join into
         them, framed for :meth:`loads_frame` (one copy of the bytes)."""
-        if count < 16:
-            header = bytes((0x90 | count,))
-        elif count < 0x10000:
-            header = b"\xdc" + count.to_bytes(2, "big")
-        else:
-            header = b"\xdd" + count.to_bytes(4, "big")
-        return b"".join([b"\x92", header, *chunks, _MARKER_DOC])
+        return b"".join([b"\x92", array_header(count), *chunks, _MARKER_DOC])
 
     def loads_frame(self, framed: bytes) -> Any:
         """The list of what each payload in a :meth:`frame` decodes to, by one parser call.
