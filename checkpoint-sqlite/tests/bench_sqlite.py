@@ -4,8 +4,8 @@
 
 Runs ``pitstop.conformance.bench`` (the workloads of ``pitstop-conformance bench``) with the
 sync workloads on the sync savers and the async workloads on the async savers (each flavour
-through its native API), all on fresh files in one process, the savers interleaved per workload
-(ratios come from rounds measured side by side), and prints one table. The graph
+through its native API), all on fresh files in one process, the savers interleaved round by
+round (ratios come from rounds measured side by side), and prints one table. The graph
 rows also list LangGraph's ``InMemorySaver``. A second, short run times ``get_tuple`` on a
 saver keeping no results (``recent_reads=0``: a cold read every call) next to the official
 saver. ``--trials N`` repeats the whole run N times and

@@ -221,6 +221,17 @@ def run_writes(
     return batch
 
 
+@contextlib.contextmanager
+def _not_waiting(conn: sqlite3.Connection, busy_timeout_ms: int) -> Iterator[None]:
+    """``busy_timeout`` 0 inside (a locked database fails at once), ``busy_timeout_ms`` again
+    after: the event loop's thread never waits for another connection's lock."""
+    conn.execute(q.BUSY_TIMEOUT.format(milliseconds=0))
+    try:
+        yield
+    finally:
+        conn.execute(q.BUSY_TIMEOUT.format(milliseconds=int(busy_timeout_ms)))
+
+
 def write_now(conn: sqlite3.Connection, write: Write, busy_timeout_ms: int) -> bool:
     """Run one write alone without ever waiting for the write lock; whether it ran.
 
@@ -228,11 +239,8 @@ def write_now(conn: sqlite3.Connection, write: Write, busy_timeout_ms: int) -> b
     afterwards. ``False`` (the write not done) when another connection holds the lock: the
     caller sends it through aiosqlite's thread instead, where it may wait.
     """
-    conn.execute(q.BUSY_TIMEOUT.format(milliseconds=0))
-    try:
+    with _not_waiting(conn, busy_timeout_ms):
         run_writes(conn, lambda: [write], attempts=1)
-    finally:
-        conn.execute(q.BUSY_TIMEOUT.format(milliseconds=int(busy_timeout_ms)))
     error = write.error
     if isinstance(error, sqlite3.OperationalError) and is_busy(error):
         write.done, write.error = False, None
@@ -299,15 +307,13 @@ def read_page_now(
     is almost never busy; when it is, the caller reads through aiosqlite's thread instead) and
     set back afterwards.
     """
-    conn.execute(q.BUSY_TIMEOUT.format(milliseconds=0))
-    try:
-        return read_page_unless(conn, sql, params, known, stamped, attempts=1)
-    except sqlite3.OperationalError as exc:
-        if is_busy(exc):
-            return None
-        raise
-    finally:
-        conn.execute(q.BUSY_TIMEOUT.format(milliseconds=int(busy_timeout_ms)))
+    with _not_waiting(conn, busy_timeout_ms):
+        try:
+            return read_page_unless(conn, sql, params, known, stamped, attempts=1)
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                return None
+            raise
 
 
 def read_page_unless(
